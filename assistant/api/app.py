@@ -1,0 +1,37 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from assistant import __version__
+from assistant.api.errors import install_error_handlers
+from assistant.api.limits import BodySizeLimit
+from assistant.api.routes import chat, conversations, documents, meta
+from assistant.config import Settings, get_settings
+from assistant.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    settings = settings or (services.settings if services else get_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if getattr(app.state, "services", None) is None:
+            app.state.services = Services.build(settings)
+            app.state.services.warm_up()
+        yield
+
+    app = FastAPI(title="assistant", version=__version__, lifespan=lifespan)
+    app.state.services = services
+    install_error_handlers(app)
+    for module in (chat, meta, documents, conversations):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    return app

@@ -1,0 +1,56 @@
+"""FastAPI dependencies: services and the authenticated principal."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from assistant.errors import AuthenticationFailed, ServiceUnavailable
+from assistant.services import Services
+
+
+@dataclass(frozen=True)
+class Principal:
+    tenant: str
+    key_id: str
+    admin: bool = False
+
+
+def get_services(request: Request) -> Services:
+    services = getattr(request.app.state, "services", None)
+    if services is None:
+        raise ServiceUnavailable("the assistant is still starting")
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def authenticate(request: Request, services: ServicesDep) -> Principal:
+    settings = services.settings
+    if not settings.api.auth_enabled:
+        return Principal(tenant=settings.default_tenant, key_id="anonymous")
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationFailed(
+            "missing API key: send it as 'Authorization: Bearer <key>'", code="missing_api_key"
+        )
+    token = token.strip()
+    resolver = services.extras.get("key_resolver")
+    if resolver is not None:  # hashed per-tenant keys, when configured
+        principal = resolver(token)
+        if principal is not None:
+            return principal
+    for key in settings.api.api_keys:
+        if hmac.compare_digest(token.encode(), key.get_secret_value().encode()):
+            key_id = hashlib.sha256(token.encode()).hexdigest()[:12]
+            return Principal(tenant=settings.default_tenant, key_id=key_id, admin=True)
+    raise AuthenticationFailed("invalid API key")
+
+
+PrincipalDep = Annotated[Principal, Depends(authenticate)]

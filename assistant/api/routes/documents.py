@@ -1,0 +1,73 @@
+"""The knowledge base: POST/GET/DELETE /v1/documents."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, UploadFile
+
+from assistant.api.deps import PrincipalDep, ServicesDep
+from assistant.errors import InvalidRequest, PayloadTooLarge
+from assistant.store import Document
+
+router = APIRouter(tags=["documents"])
+
+
+def _doc(d: Document) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "object": "document",
+        "source": d.source,
+        "media_type": d.media_type,
+        "chunks": d.chunks,
+        "bytes": d.bytes,
+        "sha256": d.sha256,
+        "created_at": int(d.created_at.timestamp()),
+    }
+
+
+def safe_name(name: str | None) -> str:
+    """A display name with no path: uploads never choose where anything is written."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(".")
+    return base[:200] or "upload"
+
+
+@router.post("/v1/documents", status_code=201)
+async def upload_document(
+    principal: PrincipalDep,
+    services: ServicesDep,
+    file: Annotated[UploadFile, File(description="a text, Markdown, HTML or PDF file")],
+    source: Annotated[str | None, Form(description="a name to cite; defaults to the file name")] = None,
+) -> dict[str, Any]:
+    limit = services.settings.media.max_file_bytes
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"{file.filename} is larger than the limit of {limit} bytes")
+    name = safe_name(source or file.filename)
+    if not name:
+        raise InvalidRequest("the upload needs a file name", param="file")
+    ingest_media = services.extras.get("media_ingestor")
+    if ingest_media is not None:
+        result = await ingest_media(principal.tenant, name, data, file.content_type)
+    else:
+        result = await asyncio.to_thread(services.ingestor.ingest_bytes, principal.tenant, name, data)
+    return _doc(services.db.get_document(principal.tenant, result.document_id))
+
+
+@router.get("/v1/documents")
+async def list_documents(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    return {"object": "list", "data": [_doc(d) for d in services.db.list_documents(principal.tenant)]}
+
+
+@router.get("/v1/documents/{document_id}")
+async def get_document(document_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    return _doc(services.db.get_document(principal.tenant, document_id))
+
+
+@router.delete("/v1/documents/{document_id}")
+async def delete_document(
+    document_id: str, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    await asyncio.to_thread(services.ingestor.delete, principal.tenant, document_id)
+    return {"id": document_id, "object": "document", "deleted": True}

@@ -1,0 +1,40 @@
+"""One factory for every chat model the assistant can use."""
+
+from __future__ import annotations
+
+from langchain_core.language_models.chat_models import BaseChatModel
+
+from assistant.config import LLMSettings
+
+
+def model_id(settings: LLMSettings) -> str:
+    return settings.model_name
+
+
+def make_chat_model(settings: LLMSettings) -> BaseChatModel:
+    if settings.provider == "local":
+        from assistant.llm.llamacpp import LlamaCppChat, packaged_gguf
+
+        return LlamaCppChat(
+            model_path=settings.model_path or str(packaged_gguf()),
+            n_ctx=settings.n_ctx,
+            n_threads=settings.n_threads,
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
+        )
+    if settings.provider == "openai":
+        from langchain_openai import ChatOpenAI
+
+        return ChatOpenAI(
+            base_url=settings.base_url,
+            model=settings.model_name,
+            api_key=settings.api_key,
+            temperature=settings.temperature,
+            max_completion_tokens=settings.max_tokens,
+            stream_usage=True,
+            max_retries=2,
+        )
+    # "fake": unit tests only; streams character by character like a real model
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    return FakeListChatModel(responses=list(settings.fake_responses))

@@ -1,0 +1,144 @@
+"""The orchestrator: encode attachments → retrieve → build prompt → generate.
+
+Built from LangChain runnables so each step can be traced, swapped or reused by the bots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessageChunk
+from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
+
+from assistant.config import RetrievalSettings
+from assistant.errors import AssistantError, ServiceUnavailable
+from assistant.orchestrator.prompt import build_messages
+from assistant.orchestrator.types import Answer, ChatInput, Finding, Prepared, Usage
+from assistant.plugins.contract import Encoding, MediaItem
+from assistant.retrieval.store import Hit, VectorStore
+
+log = logging.getLogger(__name__)
+
+# Encodes a tenant's attachments (in workers or in-process); one result or exception per item.
+EncodeDispatch = Callable[[str, Sequence[MediaItem]], Awaitable[list[Encoding | BaseException]]]
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        llm: BaseChatModel,
+        store: VectorStore,
+        settings: RetrievalSettings,
+        dispatch: EncodeDispatch | None = None,
+    ):
+        self.llm = llm
+        self.store = store
+        self.settings = settings
+        self.dispatch = dispatch
+        self.prepare_chain: Runnable[ChatInput, Prepared] = (
+            RunnablePassthrough.assign(findings=RunnableLambda(self._encode_step))
+            | RunnablePassthrough.assign(hits=RunnableLambda(self._retrieve_step))
+            | RunnableLambda(self._prompt_step)
+        ).with_config(run_name="prepare")
+
+    # steps ----------------------------------------------------------------------------
+
+    async def _encode_step(self, state: dict[str, Any]) -> list[Finding]:
+        chat: ChatInput = state["input"]
+        findings = list(chat.findings)
+        if not chat.attachments:
+            return findings
+        if self.dispatch is None:
+            return findings + [
+                Finding(a.display_name, a.media_type, error="no encoders are available")
+                for a in chat.attachments
+            ]
+        results = await self.dispatch(chat.tenant, chat.attachments)
+        for item, result in zip(chat.attachments, results, strict=True):
+            if isinstance(result, BaseException):
+                # a failed encoder degrades the answer with a note; it does not fail the request
+                reason = result.message if isinstance(result, AssistantError) else str(result)
+                log.warning("encoding %s failed: %s", item.display_name, reason)
+                findings.append(Finding(item.display_name, item.media_type, error=reason))
+            else:
+                findings.append(Finding(item.display_name, item.media_type, encoding=result))
+        return findings
+
+    async def _retrieve_step(self, state: dict[str, Any]) -> list[Hit]:
+        chat: ChatInput = state["input"]
+        question = next((t.content for t in reversed(chat.messages) if t.role == "user"), "")
+        if not question.strip():
+            return []
+        return await asyncio.to_thread(self.retrieve, chat.tenant, question)
+
+    def _prompt_step(self, state: dict[str, Any]) -> Prepared:
+        chat: ChatInput = state["input"]
+        messages, citations = build_messages(chat.messages, state["hits"], state["findings"])
+        return Prepared(messages=messages, citations=citations, findings=state["findings"])
+
+    # public API -----------------------------------------------------------------------
+
+    def retrieve(self, tenant: str, question: str) -> list[Hit]:
+        hits = self.store.search(tenant, question, self.settings.top_k)
+        return [h for h in hits if h.distance <= self.settings.max_distance]
+
+    async def prepare(self, chat: ChatInput) -> Prepared:
+        return await self.prepare_chain.ainvoke({"input": chat})  # type: ignore[arg-type]
+
+    def _params(self, chat: ChatInput) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        if chat.temperature is not None:
+            params["temperature"] = chat.temperature
+        if chat.max_tokens is not None:
+            params["max_tokens"] = chat.max_tokens
+        return params
+
+    async def answer(self, chat: ChatInput) -> Answer:
+        prepared = await self.prepare(chat)
+        try:
+            message = await self.llm.ainvoke(prepared.messages, **self._params(chat))
+        except AssistantError:
+            raise
+        except Exception as exc:
+            raise ServiceUnavailable(f"the language model failed: {exc}") from exc
+        usage = _usage(message.usage_metadata)
+        finish = str(message.response_metadata.get("finish_reason") or "stop")
+        return Answer(message.text, prepared.citations, usage, finish, prepared.findings)
+
+    async def stream(
+        self, chat: ChatInput, prepared: Prepared | None = None
+    ) -> AsyncIterator[str | Answer]:
+        """Yield text deltas, then one final Answer (full text, citations, usage).
+
+        Pass ``prepared`` (from ``prepare``) to surface retrieval errors before streaming starts.
+        """
+        prepared = prepared or await self.prepare(chat)
+        parts: list[str] = []
+        total: AIMessageChunk | None = None
+        try:
+            async for chunk in self.llm.astream(prepared.messages, **self._params(chat)):
+                total = chunk if total is None else total + chunk  # type: ignore[assignment]
+                if chunk.text:
+                    parts.append(chunk.text)
+                    yield chunk.text
+        except AssistantError:
+            raise
+        except Exception as exc:
+            raise ServiceUnavailable(f"the language model failed: {exc}") from exc
+        usage = _usage(total.usage_metadata if total is not None else None)
+        finish = str((total.response_metadata if total else {}).get("finish_reason") or "stop")
+        yield Answer("".join(parts), prepared.citations, usage, finish, prepared.findings)
+
+
+def _usage(meta: Any) -> Usage:
+    if not meta:
+        return Usage()
+    return Usage(
+        prompt_tokens=meta.get("input_tokens", 0),
+        completion_tokens=meta.get("output_tokens", 0),
+        total_tokens=meta.get("total_tokens", 0),
+    )

@@ -1,0 +1,73 @@
+"""Plain data passed between the API, the bots and the orchestrator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from assistant.plugins.contract import Encoding, MediaItem
+
+
+@dataclass
+class ChatTurn:
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass
+class Finding:
+    """What the encoders found in one attachment (or why they could not)."""
+
+    name: str
+    media_type: str
+    encoding: Encoding | None = None
+    error: str | None = None
+
+
+@dataclass
+class ChatInput:
+    tenant: str
+    messages: list[ChatTurn]
+    attachments: list[MediaItem] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+
+class Citation(BaseModel):
+    """A numbered source the answer may cite: a document chunk or a media segment."""
+
+    index: int
+    kind: Literal["document", "media", "attachment"]
+    source: str
+    document_id: str | None = None
+    chunk: int | None = None
+    page: int | None = None
+    start: float | None = None
+    end: float | None = None
+    score: float | None = None
+    snippet: str = ""
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass
+class Prepared:
+    messages: list[Any]
+    citations: list[Citation]
+    findings: list[Finding]
+
+
+@dataclass
+class Answer:
+    text: str
+    citations: list[Citation]
+    usage: Usage
+    finish_reason: str = "stop"
+    findings: list[Finding] = field(default_factory=list)

@@ -1,0 +1,1 @@
+"""Chroma-backed retrieval, one collection per tenant."""

@@ -1,0 +1,185 @@
+"""Per-tenant Chroma collections holding document chunks and media segments.
+
+Vectors always come from the project's own embedder: Chroma's default embedding function
+downloads weights and fails offline.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+from assistant.config import RetrievalSettings, StorageSettings
+from assistant.embeddings import TextEmbedder
+from assistant.errors import ServiceUnavailable
+
+_SAFE = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+@dataclass
+class Chunk:
+    id: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Hit:
+    id: str
+    text: str
+    distance: float
+    metadata: dict[str, Any]
+
+
+class _Embedding:
+    """Chroma embedding-function adapter over the project's embedder (never Chroma's default)."""
+
+    def __init__(self, embedder: TextEmbedder):
+        self._embedder = embedder
+
+    def __call__(self, input: Sequence[str]) -> list[Any]:  # noqa: A002 - Chroma's signature
+        import numpy as np
+
+        return [np.asarray(v, dtype=np.float32) for v in self._embedder.embed(list(input))]
+
+    def embed_query(self, input: Sequence[str]) -> list[Any]:  # noqa: A002
+        return self(input)
+
+    def embed_documents(self, input: Sequence[str]) -> list[Any]:  # noqa: A002
+        return self(input)
+
+    @staticmethod
+    def name() -> str:
+        return "assistant-minilm"
+
+    def is_legacy(self) -> bool:
+        return False
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> _Embedding:
+        from assistant.embeddings import get_embedder
+
+        return _Embedding(get_embedder())
+
+    def default_space(self) -> str:
+        return "cosine"
+
+    def supported_spaces(self) -> list[str]:
+        return ["cosine"]
+
+
+def make_chroma_client(retrieval: RetrievalSettings, storage: StorageSettings) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if retrieval.chroma_url:
+        url = urlparse(retrieval.chroma_url)
+        return chromadb.HttpClient(
+            host=url.hostname or "127.0.0.1",
+            port=url.port or (443 if url.scheme == "https" else 8000),
+            ssl=url.scheme == "https",
+            settings=chroma_settings,
+        )
+    path = storage.data_dir / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+class VectorStore:
+    def __init__(self, client: Any, embedder: TextEmbedder, settings: RetrievalSettings):
+        self.client = client
+        self.embedder = embedder
+        self.settings = settings
+        self._collections: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def collection_name(self, tenant: str) -> str:
+        return f"{self.settings.collection_prefix}-{_SAFE.sub('_', tenant)}"[:63]
+
+    def collection(self, tenant: str) -> Any:
+        name = self.collection_name(tenant)
+        with self._lock:
+            if name not in self._collections:
+                try:
+                    self._collections[name] = self.client.get_or_create_collection(
+                        name=name,
+                        embedding_function=_Embedding(self.embedder),
+                        configuration={
+                            "hnsw": {
+                                "space": "cosine",
+                                "ef_construction": self.settings.hnsw_construction_ef,
+                                "ef_search": self.settings.hnsw_search_ef,
+                                "max_neighbors": self.settings.hnsw_m,
+                            }
+                        },
+                        metadata={"tenant": tenant},
+                    )
+                except Exception as exc:
+                    raise ServiceUnavailable(f"the vector store is unavailable: {exc}") from exc
+            return self._collections[name]
+
+    def upsert(self, tenant: str, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
+        if not chunks:
+            return
+        self.collection(tenant).upsert(
+            ids=[c.id for c in chunks],
+            documents=[c.text for c in chunks],
+            metadatas=[_clean_metadata(c.metadata) for c in chunks],
+            embeddings=[list(v) for v in vectors],
+        )
+
+    def delete_document(self, tenant: str, document_id: str) -> None:
+        self.collection(tenant).delete(where={"document_id": document_id})
+
+    def count(self, tenant: str) -> int:
+        return int(self.collection(tenant).count())
+
+    def search(self, tenant: str, query: str, k: int, where: dict[str, Any] | None = None) -> list[Hit]:
+        vector = self.embedder.embed([query])[0]
+        return self.search_vector(tenant, vector, k, where)
+
+    def search_vector(
+        self, tenant: str, vector: Sequence[float], k: int, where: dict[str, Any] | None = None
+    ) -> list[Hit]:
+        collection = self.collection(tenant)
+        try:
+            result = collection.query(
+                query_embeddings=[list(vector)],
+                n_results=k,
+                where=where,
+                include=["documents", "metadatas", "distances"],
+            )
+        except Exception as exc:
+            raise ServiceUnavailable(f"the vector store is unavailable: {exc}") from exc
+        ids = result["ids"][0]
+        docs = (result.get("documents") or [[]])[0] or []
+        metas = (result.get("metadatas") or [[]])[0] or []
+        dists = (result.get("distances") or [[]])[0] or []
+        return [
+            Hit(id=i, text=d or "", distance=float(dist), metadata=dict(m or {}))
+            for i, d, m, dist in zip(ids, docs, metas, dists, strict=False)
+        ]
+
+    def heartbeat(self) -> None:
+        try:
+            self.client.heartbeat()
+        except Exception as exc:
+            raise ServiceUnavailable(f"the vector store is unavailable: {exc}") from exc
+
+
+def _clean_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Chroma accepts only str/int/float/bool values and no None."""
+    clean: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if value is None:
+            continue
+        clean[key] = value if isinstance(value, str | int | float | bool) else str(value)
+    return clean

@@ -1,0 +1,6 @@
+"""Persistent records: conversations, messages, documents (SQLAlchemy; SQLite by default)."""
+
+from assistant.store.db import Database
+from assistant.store.models import Base, Conversation, Document, Message
+
+__all__ = ["Base", "Conversation", "Database", "Document", "Message"]

@@ -1,0 +1,134 @@
+"""Database access: one engine, short sessions, tenant-scoped queries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, delete, func, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from assistant.errors import NotFound, ServiceUnavailable
+from assistant.store.models import Base, Conversation, Document, Message
+
+
+class Database:
+    def __init__(self, url: str):
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        connect_args = {"check_same_thread": False, "timeout": 30} if url.startswith("sqlite") else {}
+        self.engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def create_all(self) -> None:
+        Base.metadata.create_all(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def ping(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            raise ServiceUnavailable(f"the conversation store is unavailable: {exc}") from exc
+
+    # conversations -------------------------------------------------------------------
+
+    def get_conversation(self, tenant: str, conversation_id: str) -> Conversation:
+        with self.session() as s:
+            conv = s.get(Conversation, conversation_id)
+            if conv is None or conv.tenant != tenant:  # another tenant's id looks like no id
+                raise NotFound(f"conversation {conversation_id!r} not found", param="conversation_id")
+            _ = conv.messages  # load while the session is open
+            return conv
+
+    def create_conversation(
+        self, tenant: str, title: str = "", external_key: str | None = None
+    ) -> Conversation:
+        with self.session() as s:
+            conv = Conversation(tenant=tenant, title=title[:200], external_key=external_key)
+            s.add(conv)
+            s.flush()
+            return conv
+
+    def conversation_for_key(self, tenant: str, external_key: str, title: str = "") -> Conversation:
+        with self.session() as s:
+            conv = s.scalars(
+                select(Conversation).where(
+                    Conversation.tenant == tenant, Conversation.external_key == external_key
+                )
+            ).first()
+            if conv is not None:
+                return conv
+        return self.create_conversation(tenant, title, external_key)
+
+    def history(self, tenant: str, conversation_id: str) -> list[Message]:
+        return list(self.get_conversation(tenant, conversation_id).messages)
+
+    def append_messages(
+        self, tenant: str, conversation_id: str, messages: Sequence[dict[str, Any]]
+    ) -> None:
+        with self.session() as s:
+            conv = s.get(Conversation, conversation_id)
+            if conv is None or conv.tenant != tenant:
+                raise NotFound(f"conversation {conversation_id!r} not found", param="conversation_id")
+            seq = s.scalar(
+                select(func.coalesce(func.max(Message.seq), -1)).where(
+                    Message.conversation_id == conversation_id
+                )
+            )
+            for offset, m in enumerate(messages, start=1):
+                s.add(
+                    Message(
+                        conversation_id=conversation_id,
+                        seq=int(seq) + offset,
+                        role=m["role"],
+                        content=m["content"],
+                        citations=m.get("citations", []),
+                    )
+                )
+
+    def list_conversations(self, tenant: str, limit: int = 100) -> list[Conversation]:
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    select(Conversation)
+                    .where(Conversation.tenant == tenant)
+                    .order_by(Conversation.created_at.desc())
+                    .limit(limit)
+                )
+            )
+
+    # documents -----------------------------------------------------------------------
+
+    def upsert_document(self, doc: Document) -> None:
+        with self.session() as s:
+            s.merge(doc)
+
+    def get_document(self, tenant: str, document_id: str) -> Document:
+        with self.session() as s:
+            doc = s.get(Document, document_id)
+            if doc is None or doc.tenant != tenant:
+                raise NotFound(f"document {document_id!r} not found", param="document_id")
+            return doc
+
+    def list_documents(self, tenant: str, limit: int = 1000) -> list[Document]:
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    select(Document)
+                    .where(Document.tenant == tenant)
+                    .order_by(Document.created_at.desc())
+                    .limit(limit)
+                )
+            )
+
+    def delete_document(self, tenant: str, document_id: str) -> None:
+        self.get_document(tenant, document_id)
+        with self.session() as s:
+            s.execute(delete(Document).where(Document.id == document_id, Document.tenant == tenant))
