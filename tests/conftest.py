@@ -9,14 +9,14 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["ANONYMIZED_TELEMETRY"] = "False"
 os.environ.setdefault("LLM_USER_PATH", "/tmp/assistant-llm-user")
 
-from collections.abc import Callable, Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
-import pytest  # noqa: E402
-from pydantic import SecretStr  # noqa: E402
+import pytest
+from pydantic import SecretStr
 
-from assistant.config import Settings  # noqa: E402
+from assistant.config import Settings
 
 TEST_KEY = "sk-test-key-0123456789"
 

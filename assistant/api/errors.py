@@ -17,7 +17,9 @@ log = logging.getLogger(__name__)
 _HTTP_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
 
 
-def error_body(message: str, type_: str, code: str | None, param: str | None = None) -> dict[str, Any]:
+def error_body(
+    message: str, type_: str, code: str | None, param: str | None = None
+) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
@@ -28,7 +30,9 @@ def error_response(exc: AssistantError) -> JSONResponse:
     if exc.status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(
-        error_body(exc.message, exc.type, exc.code, exc.param), status_code=exc.status, headers=headers
+        error_body(exc.message, exc.type, exc.code, exc.param),
+        status_code=exc.status,
+        headers=headers,
     )
 
 
@@ -65,7 +69,9 @@ def install_error_handlers(app: FastAPI) -> None:
         type_ = _HTTP_TYPES.get(exc.status_code, "invalid_request_error")
         code = "not_found" if exc.status_code == 404 else None
         return JSONResponse(
-            error_body(str(exc.detail), type_, code), status_code=exc.status_code, headers=exc.headers
+            error_body(str(exc.detail), type_, code),
+            status_code=exc.status_code,
+            headers=exc.headers,
         )
 
     @app.exception_handler(Exception)

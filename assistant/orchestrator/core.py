@@ -39,7 +39,7 @@ class Orchestrator:
         self.store = store
         self.settings = settings
         self.dispatch = dispatch
-        self.prepare_chain: Runnable[ChatInput, Prepared] = (
+        self.prepare_chain: Runnable[dict[str, Any], Prepared] = (
             RunnablePassthrough.assign(findings=RunnableLambda(self._encode_step))
             | RunnablePassthrough.assign(hits=RunnableLambda(self._retrieve_step))
             | RunnableLambda(self._prompt_step)
@@ -87,7 +87,7 @@ class Orchestrator:
         return [h for h in hits if h.distance <= self.settings.max_distance]
 
     async def prepare(self, chat: ChatInput) -> Prepared:
-        return await self.prepare_chain.ainvoke({"input": chat})  # type: ignore[arg-type]
+        return await self.prepare_chain.ainvoke({"input": chat})
 
     def _params(self, chat: ChatInput) -> dict[str, Any]:
         params: dict[str, Any] = {}
@@ -121,7 +121,7 @@ class Orchestrator:
         total: AIMessageChunk | None = None
         try:
             async for chunk in self.llm.astream(prepared.messages, **self._params(chat)):
-                total = chunk if total is None else total + chunk  # type: ignore[assignment]
+                total = chunk if total is None else total + chunk
                 if chunk.text:
                     parts.append(chunk.text)
                     yield chunk.text

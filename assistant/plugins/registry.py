@@ -22,7 +22,11 @@ def _validate(encoder: object) -> Encoder:
         raise PluginError(f"register() takes an Encoder instance, got {type(encoder).__name__}")
     cls = type(encoder)
     name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not name or not name.replace("-", "").replace("_", "").isalnum():
+    if (
+        not isinstance(name, str)
+        or not name
+        or not name.replace("-", "").replace("_", "").isalnum()
+    ):
         raise PluginError(f"{cls.__name__}.name must be a non-empty identifier, got {name!r}")
     if not isinstance(getattr(cls, "modality", None), Modality):
         raise PluginError(f"encoder {name!r}: modality must be a Modality")
@@ -30,7 +34,9 @@ def _validate(encoder: object) -> Encoder:
         raise PluginError(f"encoder {name!r}: device must be a Device")
     media = getattr(cls, "media_types", None)
     if not isinstance(media, frozenset) or not media or not all("/" in m for m in media):
-        raise PluginError(f"encoder {name!r}: media_types must be a non-empty frozenset of MIME types")
+        raise PluginError(
+            f"encoder {name!r}: media_types must be a non-empty frozenset of MIME types"
+        )
     if not (isinstance(cls.Options, type) and issubclass(cls.Options, BaseModel)):
         raise PluginError(f"encoder {name!r}: Options must be a pydantic model class")
     if not isinstance(cls.default_batch_size, int) or cls.default_batch_size < 1:
@@ -77,7 +83,9 @@ class Registry:
             try:
                 module = ep.load()
             except Exception as exc:  # a broken plugin must say which one it is
-                raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed to import: {exc}") from exc
+                raise PluginError(
+                    f"plugin {ep.name!r} ({ep.value}) failed to import: {exc}"
+                ) from exc
             self.add_plugin(module, ep.name)
 
     # lookup -------------------------------------------------------------------------

@@ -92,7 +92,9 @@ def _pdf_sections(data: bytes, name: str) -> list[Section]:
     try:
         reader = PdfReader(io.BytesIO(data))
         if len(reader.pages) > MAX_PDF_PAGES:
-            raise PayloadTooLarge(f"{name} has {len(reader.pages)} pages; the limit is {MAX_PDF_PAGES}")
+            raise PayloadTooLarge(
+                f"{name} has {len(reader.pages)} pages; the limit is {MAX_PDF_PAGES}"
+            )
         return [
             Section(page.extract_text() or "", {"page": number})
             for number, page in enumerate(reader.pages, start=1)
@@ -112,7 +114,9 @@ class Ingestor:
             chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap
         )
 
-    def chunk(self, doc_id: str, source: str, media_type: str, sections: Iterable[Section]) -> list[Chunk]:
+    def chunk(
+        self, doc_id: str, source: str, media_type: str, sections: Iterable[Section]
+    ) -> list[Chunk]:
         chunks: list[Chunk] = []
         for section in sections:
             for piece in self.splitter.split_text(section.text):
@@ -135,7 +139,9 @@ class Ingestor:
                 )
         return chunks
 
-    def ingest_bytes(self, tenant: str, source: str, data: bytes, media_type: str | None = None) -> IngestResult:
+    def ingest_bytes(
+        self, tenant: str, source: str, data: bytes, media_type: str | None = None
+    ) -> IngestResult:
         if not data:
             raise UnprocessableMedia(f"{source} is empty (0 bytes)")
         media_type = media_type or sniff_text_type(data, source)
@@ -144,12 +150,20 @@ class Ingestor:
         return self.write(tenant, doc_id, source, media_type, data, chunks)
 
     def write(
-        self, tenant: str, doc_id: str, source: str, media_type: str, data: bytes, chunks: list[Chunk]
+        self,
+        tenant: str,
+        doc_id: str,
+        source: str,
+        media_type: str,
+        data: bytes,
+        chunks: list[Chunk],
     ) -> IngestResult:
         vectors: list[list[float]] = []
         batch = 256
         for start in range(0, len(chunks), batch):
-            vectors.extend(self.store.embedder.embed([c.text for c in chunks[start : start + batch]]))
+            vectors.extend(
+                self.store.embedder.embed([c.text for c in chunks[start : start + batch]])
+            )
         self.store.delete_document(tenant, doc_id)
         for start in range(0, len(chunks), 1024):
             self.store.upsert(tenant, chunks[start : start + 1024], vectors[start : start + 1024])
@@ -176,7 +190,9 @@ def iter_files(paths: Iterable[Path], suffixes: Iterable[str] = TEXT_TYPES) -> I
     wanted = {s.lower() for s in suffixes}
     for path in paths:
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in wanted)
+            yield from sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in wanted
+            )
         elif path.is_file():
             yield path
         else:

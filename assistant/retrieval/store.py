@@ -41,15 +41,15 @@ class _Embedding:
     def __init__(self, embedder: TextEmbedder):
         self._embedder = embedder
 
-    def __call__(self, input: Sequence[str]) -> list[Any]:  # noqa: A002 - Chroma's signature
+    def __call__(self, input: Sequence[str]) -> list[Any]:
         import numpy as np
 
         return [np.asarray(v, dtype=np.float32) for v in self._embedder.embed(list(input))]
 
-    def embed_query(self, input: Sequence[str]) -> list[Any]:  # noqa: A002
+    def embed_query(self, input: Sequence[str]) -> list[Any]:
         return self(input)
 
-    def embed_documents(self, input: Sequence[str]) -> list[Any]:  # noqa: A002
+    def embed_documents(self, input: Sequence[str]) -> list[Any]:
         return self(input)
 
     @staticmethod
@@ -126,7 +126,9 @@ class VectorStore:
                     raise ServiceUnavailable(f"the vector store is unavailable: {exc}") from exc
             return self._collections[name]
 
-    def upsert(self, tenant: str, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
+    def upsert(
+        self, tenant: str, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]
+    ) -> None:
         if not chunks:
             return
         self.collection(tenant).upsert(
@@ -142,7 +144,9 @@ class VectorStore:
     def count(self, tenant: str) -> int:
         return int(self.collection(tenant).count())
 
-    def search(self, tenant: str, query: str, k: int, where: dict[str, Any] | None = None) -> list[Hit]:
+    def search(
+        self, tenant: str, query: str, k: int, where: dict[str, Any] | None = None
+    ) -> list[Hit]:
         vector = self.embedder.embed([query])[0]
         return self.search_vector(tenant, vector, k, where)
 

@@ -18,7 +18,9 @@ class Database:
     def __init__(self, url: str):
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        connect_args = {"check_same_thread": False, "timeout": 30} if url.startswith("sqlite") else {}
+        connect_args = (
+            {"check_same_thread": False, "timeout": 30} if url.startswith("sqlite") else {}
+        )
         self.engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
@@ -43,7 +45,9 @@ class Database:
         with self.session() as s:
             conv = s.get(Conversation, conversation_id)
             if conv is None or conv.tenant != tenant:  # another tenant's id looks like no id
-                raise NotFound(f"conversation {conversation_id!r} not found", param="conversation_id")
+                raise NotFound(
+                    f"conversation {conversation_id!r} not found", param="conversation_id"
+                )
             _ = conv.messages  # load while the session is open
             return conv
 
@@ -76,7 +80,9 @@ class Database:
         with self.session() as s:
             conv = s.get(Conversation, conversation_id)
             if conv is None or conv.tenant != tenant:
-                raise NotFound(f"conversation {conversation_id!r} not found", param="conversation_id")
+                raise NotFound(
+                    f"conversation {conversation_id!r} not found", param="conversation_id"
+                )
             seq = s.scalar(
                 select(func.coalesce(func.max(Message.seq), -1)).where(
                     Message.conversation_id == conversation_id
@@ -86,7 +92,7 @@ class Database:
                 s.add(
                     Message(
                         conversation_id=conversation_id,
-                        seq=int(seq) + offset,
+                        seq=(seq if seq is not None else -1) + offset,
                         role=m["role"],
                         content=m["content"],
                         citations=m.get("citations", []),

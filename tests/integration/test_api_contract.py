@@ -52,7 +52,9 @@ def test_missing_and_wrong_keys_are_401(client: TestClient) -> None:
 
 def test_malformed_json_is_400(client: TestClient, auth: dict[str, str]) -> None:
     r = client.post(
-        "/v1/chat/completions", content=b'{"model": "x", "messages": [', headers={**auth, "content-type": "application/json"}
+        "/v1/chat/completions",
+        content=b'{"model": "x", "messages": [',
+        headers={**auth, "content-type": "application/json"},
     )
     assert "not valid JSON" in _assert_error(r, 400)["message"]
 
@@ -64,13 +66,20 @@ def test_malformed_json_is_400(client: TestClient, auth: dict[str, str]) -> None
         ([{"role": "wizard", "content": "hi"}], "role"),
         ([{"role": "user", "content": ""}], "empty"),
         ([{"role": "user", "content": "   "}], "empty"),
-        ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}], "last message"),
+        (
+            [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}],
+            "last message",
+        ),
         ([{"role": "user"}], "empty"),
         ("not a list", "messages"),
     ],
 )
-def test_bad_messages_are_400(client: TestClient, auth: dict[str, str], messages: object, needle: str) -> None:
-    r = client.post("/v1/chat/completions", json={"model": MODEL, "messages": messages}, headers=auth)
+def test_bad_messages_are_400(
+    client: TestClient, auth: dict[str, str], messages: object, needle: str
+) -> None:
+    r = client.post(
+        "/v1/chat/completions", json={"model": MODEL, "messages": messages}, headers=auth
+    )
     assert needle in _assert_error(r, 400, "invalid_request")["message"]
 
 
@@ -103,16 +112,25 @@ def test_plain_completion_shape(client: TestClient, auth: dict[str, str]) -> Non
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["object"] == "chat.completion"
-    assert body["choices"][0]["message"] == {"role": "assistant", "content": "The tower is 330 metres tall [1]."}
+    assert body["choices"][0]["message"] == {
+        "role": "assistant",
+        "content": "The tower is 330 metres tall [1].",
+    }
     assert body["choices"][0]["finish_reason"] == "stop"
     assert body["citations"] == []
 
 
-def test_streamed_completion_is_openai_sse_ending_with_done(client: TestClient, auth: dict[str, str]) -> None:
+def test_streamed_completion_is_openai_sse_ending_with_done(
+    client: TestClient, auth: dict[str, str]
+) -> None:
     with client.stream(
         "POST",
         "/v1/chat/completions",
-        json={"model": MODEL, "messages": [{"role": "user", "content": "How tall?"}], "stream": True},
+        json={
+            "model": MODEL,
+            "messages": [{"role": "user", "content": "How tall?"}],
+            "stream": True,
+        },
         headers=auth,
     ) as r:
         assert r.status_code == 200
@@ -141,8 +159,12 @@ def test_media_parts_without_encoders_are_415(client: TestClient, auth: dict[str
     _assert_error(r, 415, "unsupported_media_type")
 
 
-def test_documents_upload_list_get_delete_and_reingest(client: TestClient, auth: dict[str, str]) -> None:
-    files = {"file": ("notes.md", b"# Notes\n\nThe meeting is on Tuesday at noon.\n", "text/markdown")}
+def test_documents_upload_list_get_delete_and_reingest(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    files = {
+        "file": ("notes.md", b"# Notes\n\nThe meeting is on Tuesday at noon.\n", "text/markdown")
+    }
     first = client.post("/v1/documents", files=files, headers=auth)
     assert first.status_code == 201, first.text
     doc = first.json()

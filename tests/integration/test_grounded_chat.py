@@ -26,7 +26,10 @@ def test_sdk_plain_answer_is_grounded_and_cited(client: OpenAI) -> None:
     citations = completion.model_extra["citations"]  # type: ignore[index]
     assert any(c["source"].endswith("eiffel.html") for c in citations)
     assert completion.usage is not None and completion.usage.completion_tokens > 0
-    assert completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
+    assert (
+        completion.usage.total_tokens
+        == completion.usage.prompt_tokens + completion.usage.completion_tokens
+    )
 
 
 def test_sdk_streamed_answer(client: OpenAI) -> None:
@@ -74,7 +77,9 @@ def test_other_documents_are_retrieved_too(client: OpenAI) -> None:
 
 def test_conversation_continues_by_id(live_server: str, client: OpenAI) -> None:
     headers = {"Authorization": f"Bearer {TEST_KEY}"}
-    conv = httpx.post(f"{live_server}/v1/conversations", json={"title": "t"}, headers=headers).json()
+    conv = httpx.post(
+        f"{live_server}/v1/conversations", json={"title": "t"}, headers=headers
+    ).json()
     client.chat.completions.create(
         model=MODEL,
         messages=[{"role": "user", "content": "How tall is the Eiffel Tower?"}],

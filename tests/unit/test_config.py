@@ -17,7 +17,9 @@ def test_env_prefix_and_nested_groups(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.retrieval.top_k == 7
 
 
-def test_bad_values_fail_at_start_up_with_the_setting_named(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_values_fail_at_start_up_with_the_setting_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("ASSISTANT_RETRIEVAL__TOP_K", "0")
     with pytest.raises(ValidationError, match="top_k"):
         Settings()
@@ -37,7 +39,9 @@ def test_chunk_overlap_must_be_below_chunk_size(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_secrets_are_masked(make_settings) -> None:
-    settings = make_settings(llm={"provider": "openai", "base_url": "http://x/v1", "api_key": "sk-secret"})
+    settings = make_settings(
+        llm={"provider": "openai", "base_url": "http://x/v1", "api_key": "sk-secret"}
+    )
     dumped = json.dumps(masked_dump(settings))
     assert "sk-secret" not in dumped
     assert "sk-test-key" not in dumped

@@ -66,7 +66,9 @@ def test_duplicate_names_fail_loudly() -> None:
         ({"default_batch_size": 0}, "default_batch_size"),
     ],
 )
-def test_malformed_encoders_are_refused_at_registration(attrs: dict[str, object], message: str) -> None:
+def test_malformed_encoders_are_refused_at_registration(
+    attrs: dict[str, object], message: str
+) -> None:
     bad = type("Bad", (EchoEncoder,), attrs)()
     with pytest.raises(PluginError, match=message):
         Registry().add_plugin(_plugin(bad), "bad")

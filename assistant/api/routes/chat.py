@@ -13,8 +13,19 @@ from fastapi.responses import StreamingResponse
 
 from assistant.api.deps import Principal, PrincipalDep, ServicesDep
 from assistant.api.errors import error_body
-from assistant.api.schemas import ChatCompletionRequest, ChatCompletionResponse, Choice, ChoiceMessage
-from assistant.errors import AssistantError, InvalidRequest, NotFound, PayloadTooLarge, UnsupportedMedia
+from assistant.api.schemas import (
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    Choice,
+    ChoiceMessage,
+)
+from assistant.errors import (
+    AssistantError,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMedia,
+)
 from assistant.orchestrator import Answer, ChatInput, ChatTurn
 from assistant.services import Services
 
@@ -55,14 +66,14 @@ async def build_chat_input(
 ) -> ChatInput:
     turns: list[ChatTurn] = []
     if body.conversation_id:
-        for m in services.db.history(principal.tenant, body.conversation_id):
-            if m.role in ("user", "assistant"):
-                turns.append(ChatTurn(m.role, m.content))  # type: ignore[arg-type]
+        for stored in services.db.history(principal.tenant, body.conversation_id):
+            if stored.role in ("user", "assistant"):
+                turns.append(ChatTurn(stored.role, stored.content))  # type: ignore[arg-type]
     for m in body.messages:
         if m.role == "tool":
             continue
         role = "system" if m.role == "developer" else m.role
-        turns.append(ChatTurn(role, m.text()))  # type: ignore[arg-type]
+        turns.append(ChatTurn(role, m.text()))
 
     parts = [p for m in body.messages if m.role == "user" for p in m.media_parts()]
     attachments = []
@@ -80,7 +91,9 @@ async def build_chat_input(
     )
 
 
-def _save(services: Services, principal: Principal, body: ChatCompletionRequest, answer: Answer) -> None:
+def _save(
+    services: Services, principal: Principal, body: ChatCompletionRequest, answer: Answer
+) -> None:
     if not body.conversation_id:
         return
     services.db.append_messages(
@@ -120,7 +133,11 @@ async def chat_completions(
             id=completion_id,
             created=created,
             model=body.model,
-            choices=[Choice(message=ChoiceMessage(content=answer.text), finish_reason=answer.finish_reason)],
+            choices=[
+                Choice(
+                    message=ChoiceMessage(content=answer.text), finish_reason=answer.finish_reason
+                )
+            ],
             usage=_usage(answer),
             citations=[c.model_dump() for c in answer.citations],
             conversation_id=body.conversation_id,

@@ -38,7 +38,9 @@ async def upload_document(
     principal: PrincipalDep,
     services: ServicesDep,
     file: Annotated[UploadFile, File(description="a text, Markdown, HTML or PDF file")],
-    source: Annotated[str | None, Form(description="a name to cite; defaults to the file name")] = None,
+    source: Annotated[
+        str | None, Form(description="a name to cite; defaults to the file name")
+    ] = None,
 ) -> dict[str, Any]:
     limit = services.settings.media.max_file_bytes
     data = await file.read(limit + 1)
@@ -51,17 +53,24 @@ async def upload_document(
     if ingest_media is not None:
         result = await ingest_media(principal.tenant, name, data, file.content_type)
     else:
-        result = await asyncio.to_thread(services.ingestor.ingest_bytes, principal.tenant, name, data)
+        result = await asyncio.to_thread(
+            services.ingestor.ingest_bytes, principal.tenant, name, data
+        )
     return _doc(services.db.get_document(principal.tenant, result.document_id))
 
 
 @router.get("/v1/documents")
 async def list_documents(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
-    return {"object": "list", "data": [_doc(d) for d in services.db.list_documents(principal.tenant)]}
+    return {
+        "object": "list",
+        "data": [_doc(d) for d in services.db.list_documents(principal.tenant)],
+    }
 
 
 @router.get("/v1/documents/{document_id}")
-async def get_document(document_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+async def get_document(
+    document_id: str, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
     return _doc(services.db.get_document(principal.tenant, document_id))
 
 
