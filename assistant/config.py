@@ -92,6 +92,9 @@ class MediaLimits(BaseModel):
     max_video_frames: int = Field(600, ge=1)
     url_fetch_timeout_s: float = Field(10.0, gt=0)
     url_max_bytes: int = Field(20 * 1024 * 1024, ge=1)
+    url_max_redirects: int = Field(3, ge=0, le=10)
+    # DANGEROUS outside tests: lets URL attachments reach private and loopback addresses
+    url_allow_private: bool = False
 
 
 class PluginSettings(BaseModel):
@@ -114,6 +117,12 @@ class WorkerSettings(BaseModel):
     time_limit_s: int = Field(660, ge=1)
     visibility_timeout_s: int = Field(120, ge=10)
     result_timeout_s: float = Field(900.0, gt=0)
+    # dispatcher-side micro-batching: items for one encoder sent within this window share a task
+    batch_window_ms: float = Field(20.0, ge=0.0, le=1000.0)
+    # extra plugin modules (dotted paths) loaded beside entry points, by API and workers alike
+    plugin_modules: list[str] = Field(default_factory=list)
+    # async jobs: completion webhooks are signed with this (or the job's own) secret
+    webhook_secret: SecretStr = SecretStr("")
 
 
 class Settings(BaseSettings):

@@ -78,7 +78,9 @@ def media_kind(media_type: str) -> str:
     return "unknown"
 
 
-def require_kind(media_type: str, kinds: str | set[str] | frozenset[str], name: str = "the file") -> None:
+def require_kind(
+    media_type: str, kinds: str | set[str] | frozenset[str], name: str = "the file"
+) -> None:
     """Raise UnsupportedMedia (415) when a route expecting e.g. audio receives something else."""
     wanted = {kinds} if isinstance(kinds, str) else set(kinds)
     kind = media_kind(media_type)
@@ -108,7 +110,9 @@ def _probe_streams(source: str | Path | bytes | bytearray | memoryview) -> tuple
     except ImportError:  # pragma: no cover - av is a core dependency
         return None
     target: Any = (
-        io.BytesIO(bytes(source)) if isinstance(source, bytes | bytearray | memoryview) else str(source)
+        io.BytesIO(bytes(source))
+        if isinstance(source, bytes | bytearray | memoryview)
+        else str(source)
     )
     try:
         with av.open(target, mode="r") as container:
@@ -132,8 +136,12 @@ def _looks_like_text(head: bytes) -> bool:
     except UnicodeDecodeError as exc:
         # a multi-byte character cut by the sample boundary is still text
         if exc.start < len(sample) - 4:
-            return False
-        text = sample[: exc.start].decode("utf-8")
+            try:  # legacy single-byte text (Windows-1252, Latin-1)
+                text = sample.decode("cp1252")
+            except UnicodeDecodeError:
+                return False
+        else:
+            text = sample[: exc.start].decode("utf-8")
     if not text:
         return False
     bad = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\n\r\f\v")
@@ -158,7 +166,9 @@ def _ebml_doctype(head: bytes) -> str:
     return "webm" if b"webm" in head[:64] else "matroska"
 
 
-def sniff_media_type(source: str | Path | bytes, declared: str | None = None) -> str:
+def sniff_media_type(
+    source: str | Path | bytes, declared: str | None = None, *, name: str | None = None
+) -> str:
     """The real media type of a file (path) or of bytes, from its content.
 
     ``declared`` (the client's MIME type) is used only where the bytes cannot decide (markdown
@@ -167,7 +177,8 @@ def sniff_media_type(source: str | Path | bytes, declared: str | None = None) ->
     """
     head, size = _read_head(source)
     declared_n = normalize_media_type(declared)
-    name = Path(source).name if isinstance(source, str | Path) else "the upload"
+    if name is None:
+        name = Path(source).name if isinstance(source, str | Path) else "the upload"
     if size == 0:
         raise UnprocessableMedia(f"{name} is empty (0 bytes)")
 
@@ -205,7 +216,10 @@ def sniff_media_type(source: str | Path | bytes, declared: str | None = None) ->
             return "audio/mpeg"
     if head[4:8] == b"ftyp":
         brand = head[8:12]
-        compatible = {head[i : i + 4] for i in range(16, min(len(head), 8 + int.from_bytes(head[:4], "big")), 4)}
+        compatible = {
+            head[i : i + 4]
+            for i in range(16, min(len(head), 8 + int.from_bytes(head[:4], "big")), 4)
+        }
         if brand in _IMAGE_FTYP_BRANDS:
             return "image/heif"
         if brand in _AUDIO_FTYP_BRANDS:
@@ -271,10 +285,86 @@ def format_duration(seconds: float) -> str:
     return f"{text} {unit}"
 
 
-def _image_info(path: Path, media_type: str, limits: MediaLimits, name: str, info: MediaInfo) -> None:
+def image_header_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) from the first bytes of a PNG, GIF, BMP, WebP or JPEG, without decoding."""
+    try:
+        if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+            return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+        if head.startswith((b"GIF87a", b"GIF89a")):
+            return int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
+        if head.startswith(b"BM"):
+            if int.from_bytes(head[14:18], "little") == 12:
+                return int.from_bytes(head[18:20], "little"), int.from_bytes(head[20:22], "little")
+            width = int.from_bytes(head[18:22], "little", signed=True)
+            height = int.from_bytes(head[22:26], "little", signed=True)
+            return abs(width), abs(height)
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            chunk = head[12:16]
+            if chunk == b"VP8X":
+                return int.from_bytes(head[24:27], "little") + 1, int.from_bytes(
+                    head[27:30], "little"
+                ) + 1
+            if chunk == b"VP8L":
+                bits = int.from_bytes(head[21:25], "little")
+                return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+            if chunk == b"VP8 ":
+                return (
+                    int.from_bytes(head[26:28], "little") & 0x3FFF,
+                    int.from_bytes(head[28:30], "little") & 0x3FFF,
+                )
+        if head.startswith(b"\xff\xd8"):
+            i = 2
+            while i + 9 < len(head):
+                if head[i] != 0xFF:
+                    return None
+                marker = head[i + 1]
+                if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+                    i += 2
+                    continue
+                length = int.from_bytes(head[i + 2 : i + 4], "big")
+                if marker in {
+                    0xC0,
+                    0xC1,
+                    0xC2,
+                    0xC3,
+                    0xC5,
+                    0xC6,
+                    0xC7,
+                    0xC9,
+                    0xCA,
+                    0xCB,
+                    0xCD,
+                    0xCE,
+                    0xCF,
+                }:
+                    return int.from_bytes(head[i + 7 : i + 9], "big"), int.from_bytes(
+                        head[i + 5 : i + 7], "big"
+                    )
+                i += 2 + length
+    except (IndexError, ValueError):
+        return None
+    return None
+
+
+def _why(exc: BaseException, path: Path) -> str:
+    """A decoder's complaint without our file-system layout in it."""
+    return str(exc).replace(str(path), "the file").replace(path.name, "the file")
+
+
+def _image_info(
+    path: Path, media_type: str, limits: MediaLimits, name: str, info: MediaInfo
+) -> None:
     from PIL import Image
 
     kind = media_type.split("/")[1].upper()
+    with path.open("rb") as fh:
+        header = image_header_size(fh.read(1 << 16))
+    if header is not None and header[0] * header[1] > limits.max_image_pixels:
+        width, height = header
+        raise PayloadTooLarge(
+            f"{name} is {width} x {height} pixels ({width * height / 1e6:.1f} megapixels); "
+            f"the limit is {limits.max_image_pixels / 1e6:.1f} megapixels"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -284,7 +374,9 @@ def _image_info(path: Path, media_type: str, limits: MediaLimits, name: str, inf
     except Image.DecompressionBombError as exc:
         raise PayloadTooLarge(f"{name} is a decompression bomb: {exc}") from exc
     except Exception as exc:
-        raise UnprocessableMedia(f"{name} could not be read as a {kind} image: {exc}") from exc
+        raise UnprocessableMedia(
+            f"{name} could not be read as a {kind} image: {_why(exc, path)}"
+        ) from exc
     info.width, info.height = width, height
     pixels = width * height
     if pixels > limits.max_image_pixels:
@@ -298,7 +390,9 @@ def _image_info(path: Path, media_type: str, limits: MediaLimits, name: str, inf
             with Image.open(path) as img:
                 img.load()  # bounded by the pixel check above; finds truncation and corruption
     except Exception as exc:
-        raise UnprocessableMedia(f"{name} is corrupt or truncated ({kind} image): {exc}") from exc
+        raise UnprocessableMedia(
+            f"{name} is corrupt or truncated ({kind} image): {_why(exc, path)}"
+        ) from exc
 
 
 def _av_info(path: Path, media_type: str, limits: MediaLimits, name: str, info: MediaInfo) -> None:
@@ -308,7 +402,9 @@ def _av_info(path: Path, media_type: str, limits: MediaLimits, name: str, info: 
     try:
         container = av.open(str(path), mode="r")
     except Exception as exc:
-        raise UnprocessableMedia(f"{name} could not be opened as {media_type}: {exc}") from exc
+        raise UnprocessableMedia(
+            f"{name} could not be opened as {media_type}: {_why(exc, path)}"
+        ) from exc
     with container:
         audio = next(iter(container.streams.audio), None)
         video = next(
@@ -353,7 +449,7 @@ def _av_info(path: Path, media_type: str, limits: MediaLimits, name: str, info: 
                 got = True
                 break
         except Exception as exc:
-            raise UnprocessableMedia(f"{name} is corrupt or truncated: {exc}") from exc
+            raise UnprocessableMedia(f"{name} is corrupt or truncated: {_why(exc, path)}") from exc
         if not got:
             raise UnprocessableMedia(f"{name} holds no decodable {kind} data")
 

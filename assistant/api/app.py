@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from assistant import __version__
 from assistant.api.errors import install_error_handlers
 from assistant.api.limits import BodySizeLimit
-from assistant.api.routes import chat, conversations, documents, meta
+from assistant.api.routes import chat, conversations, documents, files, meta
 from assistant.bots import slack_route as slack_events
 from assistant.config import Settings, get_settings
 from assistant.services import Services
@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = FastAPI(title="assistant", version=__version__, lifespan=lifespan)
     app.state.services = services
     install_error_handlers(app)
-    for module in (chat, meta, documents, conversations):
+    for module in (chat, meta, documents, files, conversations):
         app.include_router(module.router)
     app.include_router(slack_events.router)  # POST /slack/events (bots extra; 404 until configured)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)

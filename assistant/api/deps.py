@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from assistant.auth import Principal
 from assistant.errors import AuthenticationFailed, ServiceUnavailable
 from assistant.services import Services
-
-
-@dataclass(frozen=True)
-class Principal:
-    tenant: str
-    key_id: str
-    admin: bool = False
 
 
 def get_services(request: Request) -> Services:

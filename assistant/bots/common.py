@@ -8,6 +8,7 @@ both turns are appended to the conversation. Nothing else happens here.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import shutil
@@ -17,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -26,8 +28,10 @@ from assistant.errors import AssistantError, PayloadTooLarge, UnprocessableMedia
 from assistant.orchestrator import Answer, ChatInput, ChatTurn, Citation, Finding
 from assistant.orchestrator.prompt import timestamp
 from assistant.plugins.contract import MediaItem
-from assistant.services import Services
 from assistant.store.models import Conversation
+
+if TYPE_CHECKING:
+    from assistant.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -237,27 +241,21 @@ def _too_large(name: str, max_bytes: int) -> str:
     return f"{name} is larger than the bots' limit of {format_bytes(max_bytes)}"
 
 
-def sniff(path: Path, declared: str | None) -> str:
-    from assistant.media import sniff_media_type
+@dataclass
+class Downloaded:
+    """A file fetched from the platform into the bots' temp folder, not yet checked."""
 
-    return sniff_media_type(path, declared)
+    path: Path
+    name: str
+    declared: str | None = None
 
 
 @dataclass
 class Incoming:
-    """One downloaded attachment: a usable MediaItem, or a Finding that says why not."""
+    """Attachments for one message: staged MediaItems, and Findings saying why others failed."""
 
     items: list[MediaItem] = field(default_factory=list)
     notes: list[Finding] = field(default_factory=list)
-
-
-def to_media_item(path: Path, name: str, declared: str | None, services: Services) -> MediaItem:
-    """Sniff the real type and check the file against the media limits (raises if unusable)."""
-    from assistant.media import validate_media
-
-    media_type = sniff(path, declared)
-    validate_media(path, media_type, services.settings.media, name=name)
-    return MediaItem(path=path, media_type=media_type, name=name)
 
 
 # --- the orchestrator call -------------------------------------------------------------------
@@ -287,6 +285,23 @@ class BotBridge:
                     Conversation.tenant == tenant, Conversation.external_key == external_key
                 )
             ).first()
+
+    async def stage(
+        self, tenant: str, files: Sequence[Downloaded], notes: Sequence[Finding] = ()
+    ) -> Incoming:
+        """Check and store downloads exactly as the chat API does with uploads (real type from
+        the bytes, an encoder for it, limits, the blob store); a file that fails becomes a note."""
+        incoming = Incoming(notes=list(notes))
+        for f in files:
+            try:
+                data = await asyncio.to_thread(f.path.read_bytes)
+                item = await self.services.attachments.stage(tenant, data, f.declared, f.name)
+            except AssistantError as exc:
+                log.info("bots: %s is not usable: %s", f.name, exc.message)
+                incoming.notes.append(Finding(f.name, f.declared or "", error=exc.message))
+            else:
+                incoming.items.append(item)
+        return incoming
 
     async def answer(
         self,
@@ -332,4 +347,3 @@ def _default_question(incoming: Incoming) -> str:
     if incoming.items or incoming.notes:
         return "What is in the attached file(s)? Summarise them."
     return "Hello"
-

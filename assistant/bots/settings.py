@@ -16,7 +16,9 @@ def _hosts(value: list[str]) -> list[str]:
 
 
 class SlackBotSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ASSISTANT_SLACK_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTANT_SLACK_", env_file=".env", extra="ignore"
+    )
 
     bot_token: SecretStr = SecretStr("")  # xoxb-...
     signing_secret: SecretStr = SecretStr("")  # HTTP Events API

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.config import RetrievalSettings
-from assistant.errors import PayloadTooLarge, UnprocessableMedia, UnsupportedMedia
+from assistant.errors import AssistantError, PayloadTooLarge, UnprocessableMedia, UnsupportedMedia
 from assistant.retrieval.store import Chunk, VectorStore
 from assistant.store import Database, Document
 
@@ -26,6 +26,12 @@ TEXT_TYPES = {
     ".htm": "text/html",
     ".pdf": "application/pdf",
 }
+MEDIA_SUFFIXES = {
+    ".wav", ".mp3", ".ogg", ".opus", ".m4a", ".flac", ".webm",
+    ".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp",
+    ".mp4", ".mov", ".mkv",
+}  # fmt: skip
+INGEST_SUFFIXES = set(TEXT_TYPES) | MEDIA_SUFFIXES
 MAX_PDF_PAGES = 2000
 
 
@@ -67,10 +73,18 @@ def sniff_text_type(data: bytes, name: str) -> str:
     return "text/markdown" if Path(name).suffix.lower() in {".md", ".markdown"} else "text/plain"
 
 
+def decode_text(data: bytes) -> str:
+    """UTF-8 (with or without BOM); legacy single-byte files are read as Windows-1252."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
 def extract_sections(data: bytes, media_type: str, name: str) -> list[Section]:
     if media_type == "application/pdf":
         return _pdf_sections(data, name)
-    text = data.decode("utf-8", errors="replace")
+    text = decode_text(data)
     if media_type == "text/html":
         from bs4 import BeautifulSoup
 
@@ -157,13 +171,19 @@ class Ingestor:
         media_type: str,
         data: bytes,
         chunks: list[Chunk],
+        given: list[list[float] | None] | None = None,
     ) -> IngestResult:
-        vectors: list[list[float]] = []
+        """Replace the document's chunks. ``given`` may carry precomputed vectors (an image
+        encoder's text-space embedding); the other chunks are embedded here, in batches."""
+        given = given or [None] * len(chunks)
+        missing = [i for i, v in enumerate(given) if v is None]
+        embedded: list[list[float]] = []
         batch = 256
-        for start in range(0, len(chunks), batch):
-            vectors.extend(
-                self.store.embedder.embed([c.text for c in chunks[start : start + batch]])
-            )
+        for start in range(0, len(missing), batch):
+            texts = [chunks[i].text for i in missing[start : start + batch]]
+            embedded.extend(self.store.embedder.embed(texts))
+        fill = dict(zip(missing, embedded, strict=True))
+        vectors = [v if v is not None else fill[i] for i, v in enumerate(given)]
         self.store.delete_document(tenant, doc_id)
         for start in range(0, len(chunks), 1024):
             self.store.upsert(tenant, chunks[start : start + 1024], vectors[start : start + 1024])
@@ -186,7 +206,7 @@ class Ingestor:
         self.db.delete_document(tenant, doc_id)
 
 
-def iter_files(paths: Iterable[Path], suffixes: Iterable[str] = TEXT_TYPES) -> Iterator[Path]:
+def iter_files(paths: Iterable[Path], suffixes: Iterable[str] = INGEST_SUFFIXES) -> Iterator[Path]:
     wanted = {s.lower() for s in suffixes}
     for path in paths:
         if path.is_dir():
@@ -200,17 +220,21 @@ def iter_files(paths: Iterable[Path], suffixes: Iterable[str] = TEXT_TYPES) -> I
 
 
 def ingest_paths(
-    ingestor: Ingestor,
+    ingest_one: Callable[[str, str, bytes], IngestResult],
     tenant: str,
     paths: Iterable[Path],
     progress: Callable[[Iterable[Path]], Iterable[Path]] = lambda x: x,
 ) -> tuple[list[IngestResult], list[tuple[Path, str]]]:
-    """Ingest files and folders; one bad file is reported, it does not stop the rest."""
+    """Ingest files and folders; one bad file is reported, it does not stop the rest.
+
+    ``ingest_one(tenant, source, data)`` does one file (``Ingestor.ingest_bytes`` for text,
+    the media ingestor for everything).
+    """
     done: list[IngestResult] = []
     failed: list[tuple[Path, str]] = []
     for path in progress(list(iter_files(paths))):
         try:
-            done.append(ingestor.ingest_bytes(tenant, str(path.resolve()), path.read_bytes()))
-        except (UnsupportedMedia, UnprocessableMedia, PayloadTooLarge, OSError) as exc:
-            failed.append((path, str(exc)))
+            done.append(ingest_one(tenant, str(path.resolve()), path.read_bytes()))
+        except (AssistantError, OSError) as exc:
+            failed.append((path, exc.message if isinstance(exc, AssistantError) else str(exc)))
     return done, failed

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, delete, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from assistant.errors import NotFound, ServiceUnavailable
-from assistant.store.models import Base, Conversation, Document, Message
+from assistant.store.models import Base, Conversation, Document, File, Message
 
 
 class Database:
@@ -138,3 +138,35 @@ class Database:
         self.get_document(tenant, document_id)
         with self.session() as s:
             s.execute(delete(Document).where(Document.id == document_id, Document.tenant == tenant))
+
+    # files ---------------------------------------------------------------------------
+
+    def add_file(self, file: File) -> File:
+        with self.session() as s:
+            s.add(file)
+            s.flush()
+            return file
+
+    def get_file(self, tenant: str, file_id: str) -> File:
+        with self.session() as s:
+            file = s.get(File, file_id)
+            if file is None or file.tenant != tenant:
+                raise NotFound(f"file {file_id!r} not found", param="file_id")
+            return file
+
+    def list_files(self, tenant: str, limit: int = 1000) -> list[File]:
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    select(File)
+                    .where(File.tenant == tenant)
+                    .order_by(File.created_at.desc())
+                    .limit(limit)
+                )
+            )
+
+    def delete_file(self, tenant: str, file_id: str) -> File:
+        file = self.get_file(tenant, file_id)
+        with self.session() as s:
+            s.execute(delete(File).where(File.id == file_id, File.tenant == tenant))
+        return file

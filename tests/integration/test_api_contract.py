@@ -3,6 +3,8 @@ chat model here (answer content is covered by test_grounded_chat with the real m
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 from collections.abc import Iterator
 
@@ -150,13 +152,39 @@ def test_models_and_health(client: TestClient, auth: dict[str, str]) -> None:
     assert [m["id"] for m in models["data"]] == [MODEL]
 
 
-def test_media_parts_without_encoders_are_415(client: TestClient, auth: dict[str, str]) -> None:
+def test_media_without_an_encoder_is_415_naming_supported_types(
+    make_settings, auth: dict[str, str]
+) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(llm={"provider": "fake"}, plugins={"allow": ["documents"]})
+    png = base64.b64encode(_tiny_png()).decode()
     content = [
         {"type": "text", "text": "what is this?"},
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}},
     ]
-    r = _chat(client, auth, messages=[{"role": "user", "content": content}])
-    _assert_error(r, 415, "unsupported_media_type")
+    with TestClient(create_app(services=Services.build(settings))) as c:
+        r = _chat(c, auth, messages=[{"role": "user", "content": content}])
+    error = _assert_error(r, 415, "unsupported_media_type")
+    assert "application/pdf" in error["message"]
+
+
+def test_truncated_image_is_422_without_leaking_paths(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    png = base64.b64encode(_tiny_png()[:30]).decode()
+    content = [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}},
+    ]
+    error = _assert_error(_chat(client, auth, messages=[{"role": "user", "content": content}]), 422)
+    assert "/tmp" not in error["message"] and "blobs" not in error["message"]
+
+
+def _tiny_png() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def test_documents_upload_list_get_delete_and_reingest(
@@ -187,7 +215,6 @@ def test_documents_upload_list_get_delete_and_reingest(
     [
         ("empty.txt", b"", 422),
         ("binary.txt", b"\x00\x01\x02\x03" * 100, 415),
-        ("latin1.txt", "caf\xe9".encode("latin-1"), 422),
         ("fake.pdf", b"%PDF-1.4 this is not really a pdf", 422),
     ],
 )
@@ -196,6 +223,20 @@ def test_bad_documents_get_clear_4xx(
 ) -> None:
     r = client.post("/v1/documents", files={"file": (name, data, "text/plain")}, headers=auth)
     assert name in _assert_error(r, status)["message"]
+
+
+def test_legacy_encoded_text_is_read_not_mangled(client: TestClient, auth: dict[str, str]) -> None:
+    files = {
+        "file": (
+            "menu.txt",
+            "Un caf\xe9 cr\xe8me, s'il vous pla\xeet.".encode("cp1252"),
+            "text/plain",
+        )
+    }
+    assert client.post("/v1/documents", files=files, headers=auth).status_code == 201
+    services = client.app.state.services  # type: ignore[attr-defined]
+    [hit] = services.store.search("default", "coffee with cream", 1)
+    assert "café crème" in hit.text
 
 
 def test_upload_names_cannot_traverse_paths(client: TestClient, auth: dict[str, str]) -> None:

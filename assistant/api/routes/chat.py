@@ -24,7 +24,6 @@ from assistant.errors import (
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
-    UnsupportedMedia,
 )
 from assistant.orchestrator import Answer, ChatInput, ChatTurn
 from assistant.services import Services
@@ -76,12 +75,7 @@ async def build_chat_input(
         turns.append(ChatTurn(role, m.text()))
 
     parts = [p for m in body.messages if m.role == "user" for p in m.media_parts()]
-    attachments = []
-    if parts:
-        resolver = services.extras.get("attachment_resolver")
-        if resolver is None:
-            raise UnsupportedMedia("this server has no media encoders installed; send text only")
-        attachments = await resolver(principal, parts)
+    attachments = await services.attachments(principal, parts) if parts else []
     return ChatInput(
         tenant=principal.tenant,
         messages=turns,

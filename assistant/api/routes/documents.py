@@ -49,13 +49,7 @@ async def upload_document(
     name = safe_name(source or file.filename)
     if not name:
         raise InvalidRequest("the upload needs a file name", param="file")
-    ingest_media = services.extras.get("media_ingestor")
-    if ingest_media is not None:
-        result = await ingest_media(principal.tenant, name, data, file.content_type)
-    else:
-        result = await asyncio.to_thread(
-            services.ingestor.ingest_bytes, principal.tenant, name, data
-        )
+    result = await services.media_ingestor(principal.tenant, name, data, file.content_type)
     return _doc(services.db.get_document(principal.tenant, result.document_id))
 
 

@@ -1,0 +1,117 @@
+"""Turns OpenAI content parts (image_url, input_audio, file) into validated media on disk.
+
+The order of checks is the point: count and size limits, then the real type from the bytes,
+then "is there an encoder for it" (415 naming what is supported), then per-modality limits
+(pixels, duration) — all before any encoder work is queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import mimetypes
+from collections.abc import Sequence
+
+from assistant.api.schemas import AudioPart, FilePart, ImagePart
+from assistant.auth import Principal
+from assistant.blobs import BlobRef, BlobStore
+from assistant.config import Settings
+from assistant.errors import InvalidRequest, PayloadTooLarge
+from assistant.media import sniff_media_type, validate_media
+from assistant.net import fetch_url
+from assistant.plugins.contract import MediaItem
+from assistant.plugins.registry import Registry
+from assistant.store import Database
+
+Part = ImagePart | AudioPart | FilePart
+
+
+def decode_data_url(url: str, max_bytes: int, what: str) -> tuple[bytes, str | None]:
+    header, sep, payload = url.partition(",")
+    if not sep or not header.startswith("data:"):
+        raise InvalidRequest(f"{what} is not a valid data URL")
+    meta = header[5:].split(";")
+    declared = meta[0] or None
+    if "base64" not in meta[1:]:
+        raise InvalidRequest(f"{what}: only base64 data URLs are accepted")
+    return decode_base64(payload, max_bytes, what), declared
+
+
+def decode_base64(payload: str, max_bytes: int, what: str) -> bytes:
+    if len(payload) * 3 // 4 > max_bytes + 3:
+        raise PayloadTooLarge(f"{what} is larger than the limit of {max_bytes} bytes")
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidRequest(f"{what} is not valid base64") from exc
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"{what} is larger than the limit of {max_bytes} bytes")
+    return data
+
+
+class AttachmentResolver:
+    def __init__(self, settings: Settings, db: Database, blobs: BlobStore, registry: Registry):
+        self.settings = settings
+        self.db = db
+        self.blobs = blobs
+        self.registry = registry
+
+    async def __call__(self, principal: Principal, parts: Sequence[Part]) -> list[MediaItem]:
+        limit = self.settings.api.max_attachments
+        if len(parts) > limit:
+            raise PayloadTooLarge(f"{len(parts)} attachments is more than the limit of {limit}")
+        items = []
+        for index, part in enumerate(parts):
+            items.append(await self.resolve(principal, part, index))
+        return items
+
+    async def _bytes(
+        self, principal: Principal, part: Part, what: str
+    ) -> tuple[bytes, str | None, str]:
+        media = self.settings.media
+        if isinstance(part, ImagePart):
+            url = part.image_url.url
+            if url.startswith("data:"):
+                data, declared = decode_data_url(url, media.max_file_bytes, what)
+                return data, declared, f"image-{what}"
+            fetched = await fetch_url(
+                url,
+                max_bytes=media.url_max_bytes,
+                timeout=media.url_fetch_timeout_s,
+                max_redirects=media.url_max_redirects,
+                allow_private=media.url_allow_private,
+            )
+            name = fetched.url.rsplit("/", 1)[-1].split("?", 1)[0] or "image"
+            return fetched.data, fetched.content_type, name
+        if isinstance(part, AudioPart):
+            fmt = part.input_audio.format.lower().strip()
+            data = decode_base64(part.input_audio.data, media.max_file_bytes, what)
+            return data, mimetypes.types_map.get(f".{fmt}") or f"audio/{fmt}", f"audio.{fmt}"
+        ref = part.file
+        if ref.file_id:
+            stored = self.db.get_file(principal.tenant, ref.file_id)
+            blob = BlobRef(key=stored.blob_key, sha256=stored.sha256, size=stored.bytes)
+            data = await asyncio.to_thread(self.blobs.read_bytes, blob)
+            return data, stored.media_type, stored.filename
+        if ref.file_data:
+            data, declared = decode_data_url(ref.file_data, media.max_file_bytes, what)
+            return data, declared, ref.filename or "file"
+        raise InvalidRequest(f"{what} needs a file_id or file_data")
+
+    async def resolve(self, principal: Principal, part: Part, index: int) -> MediaItem:
+        what = f"attachment {index + 1}"
+        data, declared, name = await self._bytes(principal, part, what)
+        return await self.stage(principal.tenant, data, declared, name)
+
+    async def stage(self, tenant: str, data: bytes, declared: str | None, name: str) -> MediaItem:
+        """Sniff, check for an encoder, store by content hash, validate limits."""
+        media_type = sniff_media_type(data, declared, name=name)
+        self.registry.encoder_for(media_type)  # 415 naming what is supported, before any work
+        suffix = mimetypes.guess_extension(media_type) or ""
+        ref = await asyncio.to_thread(self.blobs.put_bytes, tenant, data, suffix)
+        path = await asyncio.to_thread(self.blobs.local_path, ref)
+        await asyncio.to_thread(validate_media, path, media_type, self.settings.media, name=name)
+        return MediaItem(
+            path=path, media_type=media_type, name=name, metadata={"blob": ref.as_dict()}
+        )

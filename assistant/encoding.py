@@ -1,0 +1,107 @@
+"""Running encoders on attachments, in this process.
+
+``InProcessDispatch`` satisfies the orchestrator's ``EncodeDispatch``: one result or exception
+per item, in order. Items are grouped by encoder and batched; when a batch fails, its items are
+retried one by one so a single bad file cannot sink the others. The Celery dispatch in
+``workers`` has the same shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from assistant.errors import AssistantError, EncoderFailed
+from assistant.plugins.contract import Encoder, Encoding, MediaItem
+from assistant.plugins.registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+class LoadedEncoders:
+    """Loads each encoder once per process, on first use, thread-safely."""
+
+    def __init__(self, registry: Registry):
+        self.registry = registry
+        self._loaded: set[str] = set()
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, name: str) -> Encoder:
+        encoder = self.registry.encoders[name]
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            if name not in self._loaded:
+                encoder.load()
+                self._loaded.add(name)
+        return encoder
+
+
+def encode_batch(
+    encoder: Encoder, items: Sequence[MediaItem], options: dict[str, Any] | None = None
+) -> list[Encoding | BaseException]:
+    """Encode a batch; isolate failures item by item. Never raises."""
+    parsed = encoder.parse_options(options)
+    try:
+        results = encoder.encode(items, parsed)
+        if len(results) != len(items):
+            raise EncoderFailed(
+                f"encoder {encoder.name} returned {len(results)} results for {len(items)} items"
+            )
+        return list(results)
+    except Exception as exc:
+        if len(items) == 1:
+            return [_as_error(encoder, items[0], exc)]
+    out: list[Encoding | BaseException] = []
+    for item in items:
+        try:
+            out.extend(encoder.encode([item], parsed))
+        except Exception as exc:
+            out.append(_as_error(encoder, item, exc))
+    return out
+
+
+def _as_error(encoder: Encoder, item: MediaItem, exc: BaseException) -> BaseException:
+    if isinstance(exc, AssistantError):
+        return exc
+    log.exception("encoder %s failed on %s", encoder.name, item.display_name)
+    return EncoderFailed(f"{encoder.name} could not process {item.display_name}: {exc}")
+
+
+class InProcessDispatch:
+    def __init__(self, registry: Registry, device: str | None = None):
+        self.registry = registry
+        self.encoders = LoadedEncoders(registry)
+        self.device = device
+
+    async def __call__(
+        self, tenant: str, items: Sequence[MediaItem]
+    ) -> list[Encoding | BaseException]:
+        results: list[Encoding | BaseException | None] = [None] * len(items)
+        groups: dict[str, list[int]] = {}
+        for index, item in enumerate(items):
+            try:
+                name = self.registry.encoder_for(item.media_type, self.device).name
+            except AssistantError as exc:
+                results[index] = exc
+                continue
+            groups.setdefault(name, []).append(index)
+
+        async def run(name: str, indexes: list[int]) -> None:
+            def work() -> list[Encoding | BaseException]:
+                encoder = self.encoders.get(name)
+                return encode_batch(encoder, [items[i] for i in indexes])
+
+            try:
+                out = await asyncio.to_thread(work)
+            except Exception as exc:  # loading failed: every item of this encoder fails
+                out = [EncoderFailed(f"encoder {name} is unavailable: {exc}")] * len(indexes)
+            for i, result in zip(indexes, out, strict=True):
+                results[i] = result
+
+        await asyncio.gather(*(run(n, ix) for n, ix in groups.items()))
+        return [r if r is not None else EncoderFailed("not encoded") for r in results]

@@ -1,0 +1,289 @@
+"""Runs jobs in the API process; their encode/embed steps go to the workers.
+
+One ``JobManager`` per Services (``services.extras["jobs"]``). A job is claimed with a lease
+(renewed while it runs); a scanner claims queued jobs and running jobs whose lease expired, so
+jobs left behind by a stopped or crashed API process are run again (their writes are
+idempotent). Cancelling marks the row, cancels the local coroutine and revokes the Celery tasks
+the job sent (``terminate=True`` stops one that already runs on a worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from assistant import metrics
+from assistant.errors import AssistantError, InvalidRequest
+from assistant.jobs.models import TERMINAL, Job
+from assistant.jobs.store import JobStore
+from assistant.jobs.webhook import deliver
+
+log = logging.getLogger(__name__)
+
+LEASE_S = 30.0
+
+
+class IngestInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    file_ids: list[str] = Field(default_factory=list, max_length=1000)
+    urls: list[str] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _something(self) -> IngestInput:
+        if not self.file_ids and not self.urls:
+            raise ValueError("give file_ids or urls")
+        return self
+
+
+class AnalyseInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    file_id: str | None = None
+    url: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> AnalyseInput:
+        if (self.file_id is None) == (self.url is None):
+            raise ValueError("give exactly one of file_id or url")
+        return self
+
+
+class WebhookInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(max_length=2000)
+    secret: str | None = Field(None, min_length=16, max_length=256)
+
+
+INPUTS: dict[str, type[BaseModel]] = {"ingest": IngestInput, "analyse": AnalyseInput}
+
+
+class Progress:
+    """Per-stage counters, saved to the row (throttled) and pushed to local listeners."""
+
+    def __init__(self, manager: JobManager, job_id: str):
+        self.manager = manager
+        self.job_id = job_id
+        self.stages: dict[str, dict[str, Any]] = {}
+
+    def stage(self, name: str, *, done: int = 0, total: int | None = None, state: str = "running") -> None:
+        entry = self.stages.setdefault(name, {"done": 0, "total": total, "state": state})
+        entry.update({"done": done, "state": state})
+        if total is not None:
+            entry["total"] = total
+        self.manager.save_progress(self.job_id, self.stages)
+
+
+Handler = Callable[[Job, Progress], Awaitable[dict[str, Any]]]
+
+
+class JobManager:
+    def __init__(self, services: Any):
+        self.services = services
+        self.store = JobStore(services.db)
+        self.owner = f"api-{uuid.uuid4().hex[:12]}"
+        self.running: dict[str, asyncio.Task[None]] = {}
+        self.changed: dict[str, asyncio.Event] = {}
+        self._scanner: asyncio.Task[None] | None = None
+        self.webhook_tasks: set[asyncio.Task[None]] = set()
+        from assistant.jobs import kinds
+
+        self.handlers: dict[str, Handler] = {
+            "ingest": lambda job, p: kinds.run_ingest(services, job, p),
+            "analyse": lambda job, p: kinds.run_analyse(services, job, p),
+            "chat": lambda job, p: kinds.run_chat(services, self.store, job, p),
+        }
+
+    # submit / read / cancel -----------------------------------------------------------
+
+    async def submit(
+        self, tenant: str, kind: str, data: dict[str, Any], webhook: WebhookInput | None
+    ) -> Job:
+        from assistant.jobs import kinds
+
+        if kind not in self.handlers:
+            raise InvalidRequest(f"unknown job kind {kind!r}; use ingest, analyse or chat", param="kind")
+        request = await kinds.validate(self.services, tenant, kind, data)
+        fields: dict[str, Any] = {}
+        if webhook is not None:
+            from assistant.jobs.webhook import check_url
+
+            await check_url(webhook.url, self.services.settings.media.url_allow_private)
+            fields = {"webhook_url": webhook.url, "webhook_secret": webhook.secret}
+        job = await asyncio.to_thread(self.store.create, tenant, kind, request, **fields)
+        self.start(job.id)
+        return job
+
+    def get(self, tenant: str | None, job_id: str) -> Job:
+        return self.store.get(tenant, job_id)
+
+    async def cancel(self, tenant: str, job_id: str) -> Job:
+        job = await asyncio.to_thread(self.store.get, tenant, job_id)
+        if job.state in TERMINAL:
+            return job
+        finished = await asyncio.to_thread(
+            self.store.finish,
+            job_id,
+            "cancelled",
+            error={"message": "cancelled by request", "type": "cancelled", "code": "cancelled"},
+        )
+        task = self.running.get(job_id)
+        if task is not None:
+            task.cancel()
+        await self._revoke(job.task_ids)
+        if finished:
+            metrics.JOBS.labels(job.kind, "cancelled").inc()
+        job = await asyncio.to_thread(self.store.get, tenant, job_id)
+        self._notify(job_id)
+        self._webhook(job)
+        return job
+
+    async def _revoke(self, task_ids: list[Any]) -> None:
+        client = getattr(self.services.orchestrator.dispatch, "client", None)
+        if client is not None and task_ids:
+            with contextlib.suppress(Exception):
+                await client.revoke([str(t) for t in task_ids], terminate=True)
+
+    # running --------------------------------------------------------------------------
+
+    def start(self, job_id: str) -> None:
+        if job_id in self.running:
+            return
+        task = asyncio.get_running_loop().create_task(self._run(job_id), name=f"job-{job_id}")
+        self.running[job_id] = task
+        task.add_done_callback(lambda _: self.running.pop(job_id, None))
+
+    async def _run(self, job_id: str) -> None:
+        from workers.dispatch import task_sink
+
+        if not await asyncio.to_thread(self.store.claim, job_id, self.owner, LEASE_S):
+            return
+        job = await asyncio.to_thread(self.store.get, None, job_id)
+        self._notify(job_id)
+        sink: list[str] = []
+        task_sink.set(sink)
+        progress = Progress(self, job_id)
+        renew = asyncio.get_running_loop().create_task(self._renew(job_id, sink))
+        state, result, error = "failed", None, None
+        try:
+            result = await self.handlers[job.kind](job, progress)
+            state = "succeeded"
+        except asyncio.CancelledError:
+            renew.cancel()
+            await self._revoke(sink)
+            raise
+        except AssistantError as exc:
+            error = {"message": exc.message, "type": exc.type, "code": exc.code, "status": exc.status}
+        except Exception as exc:
+            log.exception("job %s failed", job_id)
+            error = {"message": str(exc), "type": "server_error", "code": "internal_error", "status": 500}
+        finally:
+            renew.cancel()
+        if job.kind != "chat" or state != "succeeded":  # chat finishes itself, with its messages
+            finished = await asyncio.to_thread(
+                self.store.finish, job_id, state, result=result, error=error
+            )
+        else:
+            finished = True
+        if finished:
+            metrics.JOBS.labels(job.kind, state).inc()
+            await asyncio.to_thread(self.store.update, job_id, task_ids=list(sink))
+        final = await asyncio.to_thread(self.store.get, None, job_id)
+        self._notify(job_id)
+        if finished:
+            self._webhook(final)
+
+    async def _renew(self, job_id: str, sink: list[str]) -> None:
+        saved = 0
+        while True:
+            await asyncio.sleep(min(5.0, LEASE_S / 3))
+            await asyncio.to_thread(self.store.renew, job_id, self.owner, LEASE_S)
+            if len(sink) != saved:
+                saved = len(sink)
+                await asyncio.to_thread(self.store.update, job_id, task_ids=list(sink))
+
+    def save_progress(self, job_id: str, stages: dict[str, dict[str, Any]]) -> None:
+        snapshot = {k: dict(v) for k, v in stages.items()}
+
+        async def save() -> None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.store.update, job_id, progress=snapshot)
+            self._notify(job_id)
+
+        asyncio.get_running_loop().create_task(save())
+
+    def _notify(self, job_id: str) -> None:
+        event = self.changed.get(job_id)
+        if event is not None:
+            event.set()
+
+    async def wait_change(self, job_id: str, timeout: float) -> None:
+        event = self.changed.setdefault(job_id, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+        event.clear()
+
+    def _webhook(self, job: Job) -> None:
+        if not job.webhook_url:
+            return
+        secret = job.webhook_secret or self.services.settings.workers.webhook_secret.get_secret_value()
+        if not secret:
+            log.warning("job %s has a webhook but no secret; not sent", job.id)
+            return
+        url = job.webhook_url
+        payload = {**job.public(), "webhook": None}
+
+        async def send() -> None:
+            status = await deliver(
+                url, secret, payload, allow_private=self.services.settings.media.url_allow_private
+            )
+            await asyncio.to_thread(self.store.update, job.id, webhook_status=status[:64])
+
+        task = asyncio.get_running_loop().create_task(send())
+        self.webhook_tasks.add(task)
+        task.add_done_callback(self.webhook_tasks.discard)
+
+    # lifecycle ------------------------------------------------------------------------
+
+    async def scan_once(self) -> None:
+        for job_id in await asyncio.to_thread(self.store.claimable):
+            self.start(job_id)
+
+    async def _scan(self, interval: float) -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                await self.scan_once()
+            await asyncio.sleep(interval)
+
+    def start_scanner(self, interval: float = 5.0) -> None:
+        if self._scanner is None:
+            self._scanner = asyncio.get_running_loop().create_task(self._scan(interval))
+
+    async def aclose(self) -> None:
+        tasks = [t for t in (self._scanner, *self.running.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._scanner = None
+        # running jobs keep state "running" with a lease that expires: another start resumes them
+        for task in list(self.webhook_tasks):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(task), 5)
+
+
+def job_manager(services: Any) -> JobManager:
+    manager = services.extras.get("jobs")
+    if manager is None:
+        manager = services.extras["jobs"] = JobManager(services)
+    return manager
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,117 @@
+"""Prometheus metrics: HTTP traffic, task round trips and durations, queues and workers.
+
+Metric objects live in the default registry, created once per process. Queue and worker
+gauges are refreshed from Redis at scrape time (``refresh_queue_gauges``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_REQUESTS = Counter(
+    "assistant_http_requests_total", "HTTP requests", ["method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "assistant_http_request_duration_seconds", "HTTP request latency", ["method", "route"]
+)
+TASK_DURATION = Histogram(
+    "assistant_task_duration_seconds",
+    "Time a worker spent on a task (reported by the worker)",
+    ["task", "queue", "encoder"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+)
+TASK_ROUNDTRIP = Histogram(
+    "assistant_task_roundtrip_seconds",
+    "From sending a task to receiving its result, seen by the API",
+    ["task", "queue"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+)
+TASK_BATCH = Histogram(
+    "assistant_task_batch_items",
+    "Items per task after micro-batching",
+    ["task", "queue"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
+TASKS = Counter("assistant_tasks_total", "Tasks sent, by outcome", ["task", "queue", "outcome"])
+QUEUE_DEPTH = Gauge("assistant_queue_depth", "Messages waiting in a queue", ["queue"])
+QUEUE_OLDEST = Gauge(
+    "assistant_queue_oldest_message_age_seconds",
+    "Age of the oldest waiting message (0 when empty)",
+    ["queue"],
+)
+UNACKED = Gauge("assistant_unacked_messages", "Messages delivered to workers, not yet acknowledged")
+WORKER_HEARTBEAT = Gauge(
+    "assistant_worker_heartbeat_age_seconds", "Seconds since a worker's last heartbeat", ["node"]
+)
+WORKER_UP = Gauge("assistant_worker_up", "1 per live worker node and queue it consumes", ["node", "queue"])
+JOBS = Counter("assistant_jobs_total", "Async jobs by kind and final state", ["kind", "state"])
+
+
+def _enqueued_at(raw: bytes | None) -> float | None:
+    if not raw:
+        return None
+    try:
+        message = json.loads(raw)
+        value = message.get("headers", {}).get("assistant_enqueued_at")
+        return float(value) if value is not None else None
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def queue_stats(client: Any, queues: Iterable[str]) -> dict[str, tuple[int, float]]:
+    """(depth, oldest age in s) per queue. kombu LPUSHes and BRPOPs: the oldest is at -1."""
+    now = time.time()
+    out: dict[str, tuple[int, float]] = {}
+    for queue in queues:
+        depth = int(client.llen(queue))
+        age = 0.0
+        if depth:
+            stamp = _enqueued_at(client.lindex(queue, -1))
+            age = max(0.0, now - stamp) if stamp is not None else 0.0
+        out[queue] = (depth, age)
+    return out
+
+
+def worker_heartbeats(client: Any) -> dict[str, dict[str, Any]]:
+    from workers.names import HEARTBEAT_PREFIX
+
+    nodes: dict[str, dict[str, Any]] = {}
+    for key in client.scan_iter(match=f"{HEARTBEAT_PREFIX}*", count=100):
+        data = {
+            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in client.hgetall(key).items()
+        }
+        if "node" in data:
+            nodes[data["node"]] = data
+    return nodes
+
+
+def refresh_queue_gauges(redis_url: str, queues: Iterable[str]) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        queues = set(queues)
+        beats = worker_heartbeats(client)
+        for data in beats.values():
+            queues.update(json.loads(data.get("queues", "[]")))
+        QUEUE_DEPTH.clear()
+        QUEUE_OLDEST.clear()
+        for queue, (depth, age) in queue_stats(client, sorted(queues)).items():
+            QUEUE_DEPTH.labels(queue).set(depth)
+            QUEUE_OLDEST.labels(queue).set(age)
+        UNACKED.set(int(client.hlen("unacked")))
+        WORKER_HEARTBEAT.clear()
+        WORKER_UP.clear()
+        now = time.time()
+        for node, data in beats.items():
+            WORKER_HEARTBEAT.labels(node).set(max(0.0, now - float(data.get("ts", now))))
+            for queue in json.loads(data.get("queues", "[]")):
+                WORKER_UP.labels(node, queue).set(1)
+    finally:
+        client.close()

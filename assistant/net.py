@@ -1,0 +1,123 @@
+"""Fetching URLs that users hand us, without letting them reach our own network (SSRF).
+
+Every hop (the first URL and each redirect) is resolved first; if any address the name resolves
+to is not a global unicast address (private, loopback, link-local such as the cloud metadata
+address 169.254.169.254, multicast, reserved, IPv4-mapped forms of those), the fetch is refused.
+The connection then goes to the checked address itself, so a second DNS answer cannot swap in
+another one (no rebinding window); TLS still verifies the certificate for the original name.
+Decimal and octal spellings (http://2130706433/, http://0177.0.0.1/) resolve like any other
+name and are refused the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from assistant.errors import InvalidRequest, PayloadTooLarge, UnprocessableMedia
+
+
+@dataclass
+class Fetched:
+    data: bytes
+    content_type: str | None
+    url: str
+
+
+def is_public_address(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return bool(ip.is_global) and not ip.is_multicast
+
+
+async def resolve_public(host: str, port: int, allow_private: bool = False) -> str:
+    """Resolve ``host``; return one address if all of them are public, else refuse."""
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise InvalidRequest(f"the host {host!r} could not be resolved") from exc
+    addresses = [str(info[4][0]) for info in infos]
+    if not addresses:
+        raise InvalidRequest(f"the host {host!r} could not be resolved")
+    if not allow_private:
+        for address in addresses:
+            if not is_public_address(address):
+                raise InvalidRequest(
+                    f"refusing to fetch {host!r}: it points at a private or local address"
+                )
+    return addresses[0]
+
+
+def _split(url: str) -> tuple[str, str, int, str]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise InvalidRequest(f"only http and https URLs can be fetched, not {parts.scheme!r}")
+    if parts.username or parts.password:
+        raise InvalidRequest("URLs with credentials are not fetched")
+    host = parts.hostname
+    if not host:
+        raise InvalidRequest(f"the URL {url!r} has no host")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return parts.scheme, host, port, path
+
+
+async def fetch_url(
+    url: str,
+    *,
+    max_bytes: int,
+    timeout: float,
+    max_redirects: int = 3,
+    allow_private: bool = False,
+) -> Fetched:
+    async with httpx.AsyncClient(
+        follow_redirects=False, trust_env=False, timeout=timeout
+    ) as client:
+        for _ in range(max_redirects + 1):
+            scheme, host, port, path = _split(url)
+            address = await resolve_public(host, port, allow_private)
+            literal = f"[{address}]" if ":" in address else address
+            default_port = port == (443 if scheme == "https" else 80)
+            host_header = host if default_port else f"{host}:{port}"
+            request = client.build_request(
+                "GET",
+                f"{scheme}://{literal}:{port}{path}",
+                headers={"Host": host_header, "User-Agent": "assistant-fetch/1"},
+                extensions={"sni_hostname": host} if scheme == "https" else {},
+            )
+            try:
+                response = await client.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                raise UnprocessableMedia(f"fetching {url} failed: {type(exc).__name__}") from exc
+            try:
+                if response.is_redirect:
+                    location = response.headers.get("location", "")
+                    url = urljoin(url, location)
+                    continue
+                if response.status_code >= 400:
+                    raise UnprocessableMedia(
+                        f"fetching {url} failed with HTTP {response.status_code}"
+                    )
+                declared = response.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > max_bytes:
+                    raise PayloadTooLarge(f"{url} is larger than the limit of {max_bytes} bytes")
+                data = bytearray()
+                async for piece in response.aiter_bytes():
+                    data.extend(piece)
+                    if len(data) > max_bytes:
+                        raise PayloadTooLarge(
+                            f"{url} is larger than the limit of {max_bytes} bytes"
+                        )
+                return Fetched(bytes(data), response.headers.get("content-type"), url)
+            finally:
+                await response.aclose()
+    raise InvalidRequest(f"{url} redirected more than {max_redirects} times")

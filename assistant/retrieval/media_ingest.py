@@ -1,0 +1,108 @@
+"""Ingesting audio, images and video: encoder findings become searchable, timestamped chunks.
+
+Speech segments are merged into windows (about 30 s / 600 characters) so a retrieved chunk has
+enough context; each video frame finding and each image is a chunk of its own. Chunks carry
+source, modality, kind and start/end seconds, so answers can cite "clip.mp4 at 01:12".
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from assistant.api.attachments import AttachmentResolver
+from assistant.errors import AssistantError
+from assistant.media import media_kind, sniff_media_type
+from assistant.orchestrator.core import EncodeDispatch
+from assistant.plugins.contract import Encoding, Segment
+from assistant.retrieval.ingest import Chunk, Ingestor, IngestResult, document_id
+
+SPEECH_WINDOW_S = 30.0
+SPEECH_WINDOW_CHARS = 600
+
+
+@dataclass
+class _Piece:
+    text: str
+    kind: str
+    start: float | None
+    end: float | None
+    vector: list[float] | None = None
+
+
+def _merge_speech(segments: list[Segment]) -> list[_Piece]:
+    pieces: list[_Piece] = []
+    for seg in segments:
+        text = seg.text.strip()
+        if not text:
+            continue
+        last = pieces[-1] if pieces else None
+        if (
+            seg.kind == "speech"
+            and last is not None
+            and last.kind == "speech"
+            and last.start is not None
+            and (seg.end or 0) - last.start <= SPEECH_WINDOW_S
+            and len(last.text) + len(text) < SPEECH_WINDOW_CHARS
+        ):
+            last.text += " " + text
+            last.end = seg.end
+            continue
+        pieces.append(_Piece(text, seg.kind, seg.start, seg.end, seg.vector))
+    return pieces
+
+
+def encoding_pieces(encoding: Encoding) -> list[_Piece]:
+    if encoding.modality.value == "image" or not encoding.segments:
+        return [_Piece(encoding.text, "image", None, None, encoding.vector)]
+    return _merge_speech(list(encoding.segments))
+
+
+class MediaIngestor:
+    def __init__(self, ingestor: Ingestor, resolver: AttachmentResolver, dispatch: EncodeDispatch):
+        self.ingestor = ingestor
+        self.resolver = resolver
+        self.dispatch = dispatch
+
+    async def __call__(
+        self, tenant: str, source: str, data: bytes, declared: str | None = None
+    ) -> IngestResult:
+        media_type = sniff_media_type(data, declared, name=source)
+        if media_kind(media_type) == "document":
+            return await asyncio.to_thread(
+                self.ingestor.ingest_bytes, tenant, source, data, media_type
+            )
+        item = await self.resolver.stage(tenant, data, media_type, source)
+        [result] = await self.dispatch(tenant, [item])
+        if isinstance(result, BaseException):
+            if isinstance(result, AssistantError):
+                raise result
+            raise AssistantError(f"{source} could not be analysed: {result}") from result
+        doc_id = document_id(tenant, source)
+        modality = result.modality.value
+        chunks: list[Chunk] = []
+        vectors: list[list[float] | None] = []
+        for index, piece in enumerate(encoding_pieces(result)):
+            if not piece.text.strip():
+                continue
+            chunks.append(
+                Chunk(
+                    id=f"{doc_id}:{index}",
+                    text=piece.text,
+                    metadata={
+                        "document_id": doc_id,
+                        "source": source,
+                        "media_type": media_type,
+                        "modality": modality,
+                        "kind": piece.kind,
+                        "chunk": index,
+                        "start": piece.start,
+                        "end": piece.end,
+                        "encoder": result.encoder,
+                    },
+                )
+            )
+            vectors.append(piece.vector)
+        return await asyncio.to_thread(
+            lambda: self.ingestor.write(tenant, doc_id, source, media_type, data, chunks, vectors)
+        )

@@ -1,0 +1,1 @@
+"""Built-in encoder plugins, registered through the ``assistant.plugins`` entry-point group."""

@@ -1,0 +1,15 @@
+"""Image understanding: labels, OCR, a text-space embedding. Registration is cheap."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from assistant.plugins import Encoder, hookimpl
+from plugins.vision.encoder import VisionEncoder, VisionOptions
+
+__all__ = ["VisionEncoder", "VisionOptions", "register_encoders"]
+
+
+@hookimpl
+def register_encoders(register: Callable[[Encoder], None]) -> None:
+    register(VisionEncoder())

