@@ -8,7 +8,7 @@ export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export LLM_USER_PATH ?= $(CURDIR)/.assistant/llm-user
 
-.PHONY: install system-deps run test lint bench clean
+.PHONY: install system-deps run test lint bench bench-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,8 +45,15 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: install
+# the retrieval benchmark's corpus: real documentation prose shipped by Debian packages
+BENCH_DEBS := python3.11-doc postgresql-doc-15 sqlite3-doc python-sqlalchemy-doc python-django-doc git-doc linux-doc-6.1
+bench-deps:
+	@dpkg -s $(BENCH_DEBS) >/dev/null 2>&1 || (apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BENCH_DEBS) >/dev/null)
+
+bench: install bench-deps
 	$(BIN)/python bench/bench_retrieval.py
+	$(BIN)/python bench/bench_encoders.py
 
 clean:
 	rm -rf .assistant .pytest_cache .mypy_cache .ruff_cache

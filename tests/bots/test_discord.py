@@ -23,7 +23,13 @@ from assistant.bots.settings import DiscordBotSettings
 from assistant.services import Services
 from tests.bots.conftest import CANNED, TENANT, ServerThread
 
-pytestmark = [pytest.mark.bots, pytest.mark.integration]
+# the bot fixture and the tests share one event loop (the session's): discord.py schedules
+# handlers on the loop the client was set up with, and dpytest waits for them on the test's
+pytestmark = [
+    pytest.mark.bots,
+    pytest.mark.integration,
+    pytest.mark.asyncio(loop_scope="session"),
+]
 
 
 class FakeCDN:
@@ -56,7 +62,7 @@ def _settings(port: int, use_threads: bool) -> DiscordBotSettings:
     )
 
 
-@pytest_asyncio.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def bot(
     bot_services: Services, cdn: tuple[FakeCDN, ServerThread], request: pytest.FixtureRequest
 ) -> AsyncIterator[DiscordBot]:

@@ -240,7 +240,8 @@ def test_mention_with_image_answers_in_thread_with_sources(env: Env) -> None:
     # the file was fetched from the allowed host, with the bot token, and reached the encoders
     # as a sniffed, stored MediaItem
     assert ("photo.png", f"Bearer {BOT_TOKEN}") in env.fake.downloads
-    [item] = [i for i in env.services.orchestrator.dispatch.items if i.name == "photo.png"]  # type: ignore[union-attr]
+    dispatch = env.services.orchestrator.dispatch
+    item = [i for i in dispatch.items if i.name == "photo.png"][-1]  # type: ignore[union-attr]
     assert item.media_type == "image/png"
     assert item.path.read_bytes() == env.fake.png
     # working indicator: eyes added, then removed, on the question
