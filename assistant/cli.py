@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -26,8 +25,10 @@ def _settings() -> Settings:
         raise click.ClickException(f"invalid configuration:\n{exc}") from exc
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _setup_logging(settings: Settings) -> None:
+    from assistant.logs import setup_logging
+
+    setup_logging(settings.log_level, settings.log_json)
 
 
 @click.group()
@@ -46,7 +47,7 @@ def serve(host: str | None, port: int | None) -> None:
     from assistant.api.app import create_app
 
     settings = _settings()
-    _setup_logging(settings.log_level)
+    _setup_logging(settings)
     key = ensure_api_key(settings)
     if key:
         click.echo(
@@ -82,7 +83,7 @@ def worker(
     from workers.cli import run_worker
 
     settings = _settings()
-    _setup_logging(settings.log_level)
+    _setup_logging(settings)
     run_worker(settings, queues, device, concurrency, name, loglevel)
 
 
@@ -193,7 +194,7 @@ def slack(socket: bool, host: str | None, port: int | None) -> None:
     from assistant.bots.settings import SlackBotSettings
 
     settings = _settings()
-    _setup_logging(settings.log_level)
+    _setup_logging(settings)
     bot_settings = SlackBotSettings()
     if not bot_settings.bot_token.get_secret_value():
         raise click.ClickException("set ASSISTANT_SLACK_BOT_TOKEN (xoxb-...) first")
@@ -229,7 +230,7 @@ def discord() -> None:
     from assistant.services import Services
 
     settings = _settings()
-    _setup_logging(settings.log_level)
+    _setup_logging(settings)
     bot_settings = DiscordBotSettings()
     if not bot_settings.bot_token.get_secret_value():
         raise click.ClickException("set ASSISTANT_DISCORD_BOT_TOKEN first")

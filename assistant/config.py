@@ -142,6 +142,7 @@ class Settings(BaseSettings):
     workers: WorkerSettings = WorkerSettings()
     default_tenant: str = "default"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True  # structured JSON lines; false for plain text in a terminal
 
     @field_validator("default_tenant")
     @classmethod
