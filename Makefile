@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and pinned: a CPU wheel (an unpinned torch pulls a multi-GB CUDA build)
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev,bots]"
-	# rapidocr's own pins ask for opencv-python (GUI build); its real needs are in pyproject
-	$(BIN)/pip install -q --no-deps rapidocr-onnxruntime==1.4.4
+	$(BIN)/pip install -q -e ".[dev,bots,postgres,openai-whisper]"
+	# --no-deps: rapidocr pins opencv-python (the GUI build; pyproject has the headless one and
+	# its other needs); openai-whisper pulls triton, a GPU-only 1 GB download
+	$(BIN)/pip install -q --no-deps rapidocr-onnxruntime==1.4.4 openai-whisper==20250625
 	touch $(STAMP)
 
 install: $(STAMP)

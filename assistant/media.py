@@ -454,7 +454,46 @@ def _av_info(path: Path, media_type: str, limits: MediaLimits, name: str, info: 
             raise UnprocessableMedia(f"{name} holds no decodable {kind} data")
 
 
-def _document_info(path: Path, media_type: str, name: str) -> None:
+def check_pdf(reader: Any, name: str, max_pages: int, max_objects: int) -> int:
+    """Refuse PDF bombs before pypdf flattens the page tree; returns the page count.
+
+    Counts the cross-reference entries (huge object counts) and walks the page tree itself,
+    stopping as soon as it passes ``max_pages`` leaves (a /Kids array may name one page a
+    million times, and /Count may lie), with a guard against cycles.
+    """
+    objects = sum(len(v) for v in reader.xref.values()) + len(reader.xref_objStm)
+    if objects > max_objects:
+        raise PayloadTooLarge(f"{name} holds {objects} PDF objects; the limit is {max_objects}")
+    from pypdf.generic import IndirectObject
+
+    root = reader.trailer["/Root"].get_object()
+    stack: list[Any] = [root["/Pages"]]
+    seen: set[tuple[int, int]] = set()
+    pages = visits = 0
+    while stack:
+        ref = stack.pop()
+        visits += 1
+        if visits > 4 * max_pages + 1000:
+            raise PayloadTooLarge(f"{name}: the PDF page tree is larger than the limit")
+        node: Any = ref.get_object() if isinstance(ref, IndirectObject) else ref
+        kids = node.get("/Kids") if hasattr(node, "get") else None
+        if kids is not None and node.get("/Type") != "/Page":
+            if isinstance(ref, IndirectObject):
+                ident = (ref.idnum, ref.generation)
+                if ident in seen:
+                    raise UnprocessableMedia(f"{name} is not a readable PDF: its page tree loops")
+                seen.add(ident)
+            stack.extend(reversed(list(kids.get_object())))
+            continue
+        pages += 1
+        if pages > max_pages:
+            raise PayloadTooLarge(
+                f"{name} has more than {max_pages} pages; the limit is {max_pages}"
+            )
+    return pages
+
+
+def _document_info(path: Path, media_type: str, name: str, limits: MediaLimits) -> None:
     if media_type == "application/pdf":
         try:
             from pypdf import PdfReader
@@ -462,10 +501,13 @@ def _document_info(path: Path, media_type: str, name: str) -> None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 reader = PdfReader(str(path), strict=False)
+                check_pdf(reader, name, limits.max_pdf_pages, limits.max_pdf_objects)
                 if len(reader.pages) == 0:
                     raise ValueError("no pages")
+        except (PayloadTooLarge, UnprocessableMedia):
+            raise
         except Exception as exc:
-            raise UnprocessableMedia(f"{name} is not a readable PDF: {exc}") from exc
+            raise UnprocessableMedia(f"{name} is not a readable PDF: {_why(exc, path)}") from exc
         return
     with path.open("rb") as fh:
         data = fh.read(1 << 20)
@@ -512,5 +554,5 @@ def validate_media(
     elif kind in {"audio", "video"}:
         _av_info(path, media_type, limits, name, info)
     else:
-        _document_info(path, media_type, name)
+        _document_info(path, media_type, name, limits)
     return info
