@@ -7,10 +7,14 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from assistant.config import Settings, ensure_api_key, get_settings, masked_dump
+
+if TYPE_CHECKING:
+    from assistant.keys import KeyStore
 
 # Nothing on a default path may reach a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -237,6 +241,77 @@ def discord() -> None:
     services = Services.build(settings)
     services.warm_up()
     run(services, bot_settings)
+
+
+
+@main.group()
+def keys() -> None:
+    """Manage hashed, tenant-bound API keys (the plaintext is shown once, at creation)."""
+
+
+def _key_store() -> KeyStore:
+    from assistant.audit import configure_audit_file
+    from assistant.keys import open_key_store
+
+    settings = _settings()
+    _setup_logging(settings)  # admin actions go to the audit log
+    if settings.api.audit_log:
+        configure_audit_file(settings.api.audit_log)
+    return open_key_store(settings)
+
+
+@keys.command("create")
+@click.option("--tenant", required=True, help="the tenant whose data the key can reach")
+@click.option("--admin", is_flag=True, help="admin scope: may manage keys over the API")
+@click.option("--name", default="", help="a label for people (who or what uses the key)")
+def keys_create(tenant: str, admin: bool, name: str) -> None:
+    """Create a key; prints its id and, once only, the key itself."""
+    from assistant.audit import audit
+    from assistant.errors import AssistantError
+    store = _key_store()
+    try:
+        row, token = store.create(tenant, name, admin)
+    except AssistantError as exc:
+        raise click.ClickException(exc.message) from exc
+    audit(
+        "admin.key_create",
+        actor="cli",
+        target_key_id=row.id,
+        target_tenant=row.tenant,
+        admin=row.admin,
+    )
+    click.echo(f"id      {row.id}\ntenant  {row.tenant}\nadmin   {str(row.admin).lower()}")
+    click.echo(f"key     {token}")
+    click.echo("Store the key now: it is not shown again.", err=True)
+
+
+@keys.command("list")
+@click.option("--tenant", default=None, help="only this tenant's keys")
+@click.option("--all", "include_revoked", is_flag=True, help="include revoked keys")
+def keys_list(tenant: str | None, include_revoked: bool) -> None:
+    """List keys (ids and metadata, never the keys themselves)."""
+    store = _key_store()
+    for row in store.list(tenant, include_revoked):
+        state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "active"
+        click.echo(
+            f"{row.id}  {row.tenant:<16} {'admin' if row.admin else 'user ':<5}  "
+            f"{row.created_at:%Y-%m-%d %H:%M}  {state:<24} {row.name}"
+        )
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key by id (API processes stop accepting it within api.key_cache_ttl_s)."""
+    from assistant.audit import audit
+    from assistant.errors import AssistantError
+    store = _key_store()
+    try:
+        row = store.revoke(key_id)
+    except AssistantError as exc:
+        raise click.ClickException(exc.message) from exc
+    audit("admin.key_revoke", actor="cli", target_key_id=row.id, target_tenant=row.tenant)
+    click.echo(f"revoked {row.id} ({row.tenant})")
 
 
 if __name__ == "__main__":

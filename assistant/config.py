@@ -82,6 +82,14 @@ class APISettings(BaseModel):
     max_message_chars: int = Field(100_000, ge=1)
     max_attachments: int = Field(8, ge=0)
     cors_origins: list[str] = Field(default_factory=list)
+    # per-key limits, shared through Redis when a Redis URL is known; 0 turns a limit off
+    rate_limit_per_minute: float = Field(1200.0, ge=0)
+    rate_limit_burst: int = Field(200, ge=0, description="bucket size; 0 = a tenth of a minute")
+    max_concurrent_requests: int = Field(32, ge=0, description="per key, in flight at once")
+    # how long a hashed key's lookup is cached (a revoked key works elsewhere for this long)
+    key_cache_ttl_s: float = Field(10.0, ge=0)
+    # a file for the JSON-lines audit log; empty = only the `assistant.audit` logger
+    audit_log: str = ""
 
 
 class MediaLimits(BaseModel):
@@ -93,6 +101,8 @@ class MediaLimits(BaseModel):
     url_fetch_timeout_s: float = Field(10.0, gt=0)
     url_max_bytes: int = Field(20 * 1024 * 1024, ge=1)
     url_max_redirects: int = Field(3, ge=0, le=10)
+    max_pdf_pages: int = Field(2000, ge=1)
+    max_pdf_objects: int = Field(500_000, ge=1)
     # DANGEROUS outside tests: lets URL attachments reach private and loopback addresses
     url_allow_private: bool = False
 

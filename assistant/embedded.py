@@ -138,7 +138,9 @@ def worker_env(settings: Settings, redis_url: str) -> dict[str, str]:
 
 
 class EmbeddedWorker:
-    def __init__(self, settings: Settings, redis_url: str, queues: str = "", log_path: Path | None = None):
+    def __init__(
+        self, settings: Settings, redis_url: str, queues: str = "", log_path: Path | None = None
+    ):
         self.settings = settings
         self.redis_url = redis_url
         self.queues = queues
@@ -200,7 +202,11 @@ def embedded_runtime(settings: Settings) -> Iterator[str | None]:
         log.info("embedded Redis on %s (AOF in %s)", url, server.dir)
         worker = EmbeddedWorker(settings, url, log_path=settings.storage.data_dir / "worker.log")
         worker.start()
-        log.info("embedded worker started (pid %s), log in %s", worker.proc and worker.proc.pid, worker.log_path)
+        log.info(
+            "embedded worker started (pid %s), log in %s",
+            worker.proc and worker.proc.pid,
+            worker.log_path,
+        )
         settings.workers.redis_url = url
         yield url
     finally:

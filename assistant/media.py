@@ -493,21 +493,29 @@ def check_pdf(reader: Any, name: str, max_pages: int, max_objects: int) -> int:
     return pages
 
 
+def check_pdf_file(source: Path | bytes, name: str, limits: MediaLimits) -> int:
+    """Open a PDF (a path or bytes) and run ``check_pdf``; every failure is a 413 or a 422."""
+    try:
+        from pypdf import PdfReader
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reader = PdfReader(io.BytesIO(source) if isinstance(source, bytes) else str(source))
+            check_pdf(reader, name, limits.max_pdf_pages, limits.max_pdf_objects)
+            pages = len(reader.pages)
+            if pages == 0:
+                raise ValueError("no pages")
+            return pages
+    except (PayloadTooLarge, UnprocessableMedia):
+        raise
+    except Exception as exc:
+        why = _why(exc, source) if isinstance(source, Path) else str(exc)
+        raise UnprocessableMedia(f"{name} is not a readable PDF: {why}") from exc
+
+
 def _document_info(path: Path, media_type: str, name: str, limits: MediaLimits) -> None:
     if media_type == "application/pdf":
-        try:
-            from pypdf import PdfReader
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                reader = PdfReader(str(path), strict=False)
-                check_pdf(reader, name, limits.max_pdf_pages, limits.max_pdf_objects)
-                if len(reader.pages) == 0:
-                    raise ValueError("no pages")
-        except (PayloadTooLarge, UnprocessableMedia):
-            raise
-        except Exception as exc:
-            raise UnprocessableMedia(f"{name} is not a readable PDF: {_why(exc, path)}") from exc
+        check_pdf_file(path, name, limits)
         return
     with path.open("rb") as fh:
         data = fh.read(1 << 20)

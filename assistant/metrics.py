@@ -48,7 +48,9 @@ UNACKED = Gauge("assistant_unacked_messages", "Messages delivered to workers, no
 WORKER_HEARTBEAT = Gauge(
     "assistant_worker_heartbeat_age_seconds", "Seconds since a worker's last heartbeat", ["node"]
 )
-WORKER_UP = Gauge("assistant_worker_up", "1 per live worker node and queue it consumes", ["node", "queue"])
+WORKER_UP = Gauge(
+    "assistant_worker_up", "1 per live worker node and queue it consumes", ["node", "queue"]
+)
 JOBS = Counter("assistant_jobs_total", "Async jobs by kind and final state", ["kind", "state"])
 
 

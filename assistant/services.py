@@ -79,6 +79,8 @@ class Services:
         ingestor = Ingestor(store, db, settings.retrieval)
         attachments = AttachmentResolver(settings, db, blobs, registry)
         media_ingestor = MediaIngestor(ingestor, attachments, dispatch)
+        from assistant.api.guard import security_extras  # hashed keys, per-key limits
+
         return cls(
             settings,
             db,
@@ -91,6 +93,7 @@ class Services:
             blobs,
             attachments,
             media_ingestor,
+            extras=security_extras(settings, db),
         )
 
     def warm_up(self) -> None:

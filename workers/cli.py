@@ -59,8 +59,9 @@ def run_worker(
     node = name or f"{slug}-{os.getpid()}@{socket.gethostname()}"
     os.environ[QUEUES_ENV] = ",".join(chosen)
     os.environ[NAME_ENV] = node
+    import workers.tasks  # noqa: F401  (registers the tasks)
     from workers.app import app
 
-    import workers.tasks  # noqa: F401  (registers the tasks)
-
-    app.worker_main(worker_argv(settings, chosen, concurrency, node, loglevel or settings.log_level))
+    app.worker_main(
+        worker_argv(settings, chosen, concurrency, node, loglevel or settings.log_level)
+    )

@@ -20,11 +20,13 @@ So batches form exactly when the workers are saturated, across concurrent API re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import logging
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -138,7 +140,9 @@ class CeleryClient:
             raise ServiceUnavailable("workers.redis_url is not set")
         self.celery = make_celery(settings, name="assistant-api")
         self.timeout = settings.workers.result_timeout_s
-        self._listeners: dict[int, ResultListener] = {}
+        self._listeners: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ResultListener] = (
+            weakref.WeakKeyDictionary()
+        )
         self._capacity: dict[str, int] = {}
         self._capacity_at = 0.0
         self.state_hooks: list[Callable[[str, dict[str, Any]], None]] = []
@@ -149,9 +153,9 @@ class CeleryClient:
 
     def listener(self) -> ResultListener:
         loop = asyncio.get_running_loop()
-        listener = self._listeners.get(id(loop))
+        listener = self._listeners.get(loop)
         if listener is None:
-            listener = self._listeners[id(loop)] = ResultListener(self.url, self._on_state)
+            listener = self._listeners[loop] = ResultListener(self.url, self._on_state)
         return listener
 
     async def call(
@@ -196,10 +200,10 @@ class CeleryClient:
             return meta.get("result")
         if status == "REVOKED":
             raise asyncio.CancelledError(f"task {task_id} was revoked")
-        exc = self.celery.backend.exception_to_python(meta.get("result"))
-        if isinstance(exc, AssistantError):
-            raise exc
-        raise EncoderFailed(f"the {queue} task failed: {exc}")
+        error = self.celery.backend.exception_to_python(meta.get("result"))
+        if isinstance(error, AssistantError):
+            raise error
+        raise EncoderFailed(f"the {queue} task failed: {error}")
 
     async def revoke(self, task_ids: Sequence[str], terminate: bool = True) -> None:
         if task_ids:
@@ -225,7 +229,9 @@ class CeleryClient:
                     capacity: dict[str, int] = {}
                     for data in worker_heartbeats(client).values():
                         for q in json.loads(data.get("queues", "[]")):
-                            capacity[q] = capacity.get(q, 0) + max(1, int(data.get("concurrency") or 1))
+                            capacity[q] = capacity.get(q, 0) + max(
+                                1, int(data.get("concurrency") or 1)
+                            )
                     self._capacity = capacity
                 finally:
                     client.close()
@@ -234,9 +240,17 @@ class CeleryClient:
         return max(1, self._capacity.get(queue, 1))
 
     async def aclose(self) -> None:
-        listener = self._listeners.pop(id(asyncio.get_running_loop()), None)
+        listener = self._listeners.pop(asyncio.get_running_loop(), None)
         if listener is not None:
             await listener.close()
+        await asyncio.to_thread(self.close)
+
+    def close(self) -> None:
+        """Close the broker connections (producer pool, control, backend) of this client."""
+        with contextlib.suppress(Exception):
+            self.celery.close()
+        with contextlib.suppress(Exception):
+            self.celery.backend.client.connection_pool.disconnect()
 
 
 class CeleryDispatch:
@@ -257,11 +271,13 @@ class CeleryDispatch:
         self.device = settings.plugins.device
         window = settings.workers.batch_window_ms if batch_window_ms is None else batch_window_ms
         self.window_s = window / 1000.0
-        self._batchers: dict[tuple[int, str], _Batcher] = {}
+        self._batchers: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[str, _Batcher]
+        ] = weakref.WeakKeyDictionary()
 
     def _batcher(self, encoder: str) -> _Batcher:
-        key = (id(asyncio.get_running_loop()), encoder)
-        batcher = self._batchers.get(key)
+        per_loop = self._batchers.setdefault(asyncio.get_running_loop(), {})
+        batcher = per_loop.get(encoder)
         if batcher is None:
             enc = self.registry.encoders[encoder]
             queue = enc.queue
@@ -277,7 +293,7 @@ class CeleryDispatch:
                 metrics.TASK_BATCH.labels("encode", queue).observe(len(batch))
                 return [result_from_payload(r) for r in out["results"]]
 
-            batcher = self._batchers[key] = _Batcher(
+            batcher = per_loop[encoder] = _Batcher(
                 send, enc.default_batch_size, self.window_s, lambda: self.client.parallelism(queue)
             )
         return batcher
@@ -333,11 +349,13 @@ class CeleryEmbedder:
         window = settings.workers.batch_window_ms if batch_window_ms is None else batch_window_ms
         self.window_s = window / 1000.0
         self.max_batch = max_batch or settings.retrieval.embedding_batch_size
-        self._batchers: dict[int, _Batcher] = {}
+        self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batcher] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def _batcher(self) -> _Batcher:
-        key = id(asyncio.get_running_loop())
-        batcher = self._batchers.get(key)
+        loop = asyncio.get_running_loop()
+        batcher = self._batchers.get(loop)
         if batcher is None:
 
             async def send(batch: list[_Entry]) -> list[Any]:
@@ -352,7 +370,7 @@ class CeleryEmbedder:
                 metrics.TASK_BATCH.labels("embed", queue).observe(len(batch))
                 return list(unpack_vectors(out["vectors"]))
 
-            batcher = self._batchers[key] = _Batcher(
+            batcher = self._batchers[loop] = _Batcher(
                 send,
                 self.max_batch,
                 self.window_s,

@@ -116,8 +116,12 @@ def encode_items(
     encoder: str,
     items: Sequence[dict[str, Any]],
     options: dict[str, Any] | None = None,
+    queues: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Encode a batch of blob references with one encoder; one result payload per item.
+
+    ``queues``: the queues this worker consumes; an encoder of another queue is refused
+    rather than loaded here (a misrouted message must not pull a model onto the wrong box).
 
     Raises ``TransientError`` only (the task retries it); every other fault is reported per
     item, so bad input is never retried.
@@ -129,6 +133,9 @@ def encode_items(
         out[index] = {"ok": False, "error": error_payload(exc)}
 
     try:
+        declared = encoders.registry.encoders[encoder]
+        if queues is not None and declared.queue not in queues:
+            raise KeyError(encoder)
         enc = encoders.get(encoder)
     except KeyError:
         enc = None

@@ -26,7 +26,9 @@ _KEEPALIVE_CHANNEL = "assistant:dispatch:keepalive"
 
 
 class ResultListener:
-    def __init__(self, redis_url: str, on_state: Callable[[str, dict[str, Any]], None] | None = None):
+    def __init__(
+        self, redis_url: str, on_state: Callable[[str, dict[str, Any]], None] | None = None
+    ):
         import redis.asyncio as aioredis
 
         self.redis = aioredis.Redis.from_url(redis_url, socket_connect_timeout=5)
@@ -80,9 +82,7 @@ class ResultListener:
     async def _read(self) -> None:
         while True:
             try:
-                message = await self.pubsub.get_message(
-                    ignore_subscribe_messages=True, timeout=1.0
-                )
+                message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
             except asyncio.CancelledError:
                 raise
             except Exception:

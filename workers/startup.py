@@ -13,6 +13,7 @@ knows what to load. The main process runs two small threads:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -100,7 +101,9 @@ def _load_in_child(**_: Any) -> None:
     rt = runtime()
     started = time.perf_counter()
     loaded = rt.preload()
-    log.info("pool process %d loaded %s in %.1f s", os.getpid(), loaded, time.perf_counter() - started)
+    log.info(
+        "pool process %d loaded %s in %.1f s", os.getpid(), loaded, time.perf_counter() - started
+    )
     node = os.environ.get(NAME_ENV)
     if node:
         try:
@@ -151,10 +154,8 @@ class _MainThreads:
             except Exception:
                 log.warning("heartbeat failed", exc_info=True)
             self.stop.wait(5.0)
-        try:
+        with contextlib.suppress(Exception):
             client.delete(key)
-        except Exception:
-            pass
 
     def _keep_visible(self, settings: Settings) -> None:
         from celery.worker import state

@@ -32,7 +32,7 @@ def encode(
     *, encoder: str, items: list[dict[str, Any]], options: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     rt = runtime()
-    return encode_items(rt.encoders, rt.blobs, encoder, items, options)
+    return encode_items(rt.encoders, rt.blobs, encoder, items, options, queues=rt.queues)
 
 
 @app.task(

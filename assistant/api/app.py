@@ -10,10 +10,14 @@ from fastapi import FastAPI
 
 from assistant import __version__
 from assistant.api.errors import install_error_handlers
+from assistant.api.guard import RequestGuard
 from assistant.api.limits import BodySizeLimit
-from assistant.api.routes import chat, conversations, documents, files, meta
+from assistant.api.routes import admin, chat, conversations, documents, files, meta
+from assistant.api.routes import jobs as jobs_routes
+from assistant.api.routes import metrics as metrics_routes
 from assistant.bots import slack_route as slack_events
 from assistant.config import Settings, get_settings
+from assistant.logs import RequestIdMiddleware
 from assistant.services import Services
 
 log = logging.getLogger(__name__)
@@ -32,8 +36,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = FastAPI(title="assistant", version=__version__, lifespan=lifespan)
     app.state.services = services
     install_error_handlers(app)
-    for module in (chat, meta, documents, files, conversations):
+    for module in (chat, meta, documents, files, conversations, admin):
         app.include_router(module.router)
     app.include_router(slack_events.router)  # POST /slack/events (bots extra; 404 until configured)
+    app.include_router(jobs_routes.router)  # /v1/jobs (its lifespan resumes unfinished jobs)
+    app.include_router(metrics_routes.router)  # GET /metrics (Prometheus)
+    app.add_middleware(metrics_routes.HTTPMetrics)
+    app.add_middleware(RequestGuard)  # per-key limits released, audit record written
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every log line of a request has its id
     return app

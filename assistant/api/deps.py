@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from assistant.auth import Principal
-from assistant.errors import AuthenticationFailed, ServiceUnavailable
+from assistant.errors import AuthenticationFailed, PermissionDenied, ServiceUnavailable
 from assistant.services import Services
 
 
@@ -24,6 +24,15 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def authenticate(request: Request, services: ServicesDep) -> Principal:
+    """Who is calling (401 otherwise), then that key's rate and concurrency limits (429)."""
+    from assistant.api.guard import admit
+
+    principal = identify(request, services)
+    admit(request, services, principal)
+    return principal
+
+
+def identify(request: Request, services: Services) -> Principal:
     settings = services.settings
     if not settings.api.auth_enabled:
         return Principal(tenant=settings.default_tenant, key_id="anonymous")
@@ -47,3 +56,12 @@ def authenticate(request: Request, services: ServicesDep) -> Principal:
 
 
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
+
+
+def require_admin(principal: PrincipalDep) -> Principal:
+    if not principal.admin:
+        raise PermissionDenied("this endpoint needs an admin API key")
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(require_admin)]

@@ -34,7 +34,9 @@ async def validate(services: Any, tenant: str, kind: str, data: dict[str, Any]) 
         except ValidationError as exc:
             raise _invalid(exc) from exc
         if body.stream:
-            raise InvalidRequest("a chat job cannot stream; poll the job or use events", param="input.stream")
+            raise InvalidRequest(
+                "a chat job cannot stream; poll the job or use events", param="input.stream"
+            )
         _check_limits(body, services)
         if body.conversation_id:
             await asyncio.to_thread(services.db.get_conversation, tenant, body.conversation_id)
@@ -43,7 +45,13 @@ async def validate(services: Any, tenant: str, kind: str, data: dict[str, Any]) 
         parsed = INPUTS[kind].model_validate(data)
     except ValidationError as exc:
         raise _invalid(exc) from exc
-    file_ids = parsed.file_ids if isinstance(parsed, IngestInput) else [parsed.file_id] if isinstance(parsed, AnalyseInput) and parsed.file_id else []
+    file_ids = (
+        parsed.file_ids
+        if isinstance(parsed, IngestInput)
+        else [parsed.file_id]
+        if isinstance(parsed, AnalyseInput) and parsed.file_id
+        else []
+    )
     for file_id in file_ids:
         await asyncio.to_thread(services.db.get_file, tenant, file_id)  # 404 for others' ids
     return parsed.model_dump(mode="json", exclude_none=True)
@@ -95,7 +103,9 @@ async def ingest_document(
         return await asyncio.to_thread(ingestor.ingest_bytes, tenant, source, data, media_type)
     doc_id = document_id(tenant, source)
     chunks = await asyncio.to_thread(
-        lambda: ingestor.chunk(doc_id, source, media_type, extract_sections(data, media_type, source))
+        lambda: ingestor.chunk(
+            doc_id, source, media_type, extract_sections(data, media_type, source)
+        )
     )
     vectors = await embedder.embed([c.text for c in chunks])
     return await asyncio.to_thread(
@@ -134,7 +144,13 @@ async def run_ingest(services: Any, job: Job, progress: Progress) -> dict[str, A
                 }
             )
         except AssistantError as exc:
-            failed.append({what + "_id" if what == "file" else "url": ref, "error": exc.message, "code": exc.code})
+            failed.append(
+                {
+                    what + "_id" if what == "file" else "url": ref,
+                    "error": exc.message,
+                    "code": exc.code,
+                }
+            )
         progress.stage("ingest", done=done, total=len(sources))
     progress.stage("ingest", done=len(sources), total=len(sources), state="done")
     if failed and not documents:
@@ -163,7 +179,9 @@ async def run_analyse(services: Any, job: Job, progress: Progress) -> dict[str, 
     return {"name": name, "media_type": item.media_type, "encoding": result.model_dump(mode="json")}
 
 
-def _append_messages(session: Session, conversation_id: str, messages: list[dict[str, Any]]) -> None:
+def _append_messages(
+    session: Session, conversation_id: str, messages: list[dict[str, Any]]
+) -> None:
     from assistant.store.models import Message
 
     seq = session.scalar(
@@ -204,7 +222,12 @@ async def run_chat(services: Any, store: JobStore, job: Job, progress: Progress)
         "usage": answer.usage.model_dump(),
         "conversation_id": body.conversation_id,
         "findings": [
-            {"name": f.name, "media_type": f.media_type, "error": f.error, "text": f.encoding.text if f.encoding else None}
+            {
+                "name": f.name,
+                "media_type": f.media_type,
+                "error": f.error,
+                "text": f.encoding.text if f.encoding else None,
+            }
             for f in answer.findings
         ],
     }

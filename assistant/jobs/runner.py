@@ -71,7 +71,9 @@ class Progress:
         self.job_id = job_id
         self.stages: dict[str, dict[str, Any]] = {}
 
-    def stage(self, name: str, *, done: int = 0, total: int | None = None, state: str = "running") -> None:
+    def stage(
+        self, name: str, *, done: int = 0, total: int | None = None, state: str = "running"
+    ) -> None:
         entry = self.stages.setdefault(name, {"done": 0, "total": total, "state": state})
         entry.update({"done": done, "state": state})
         if total is not None:
@@ -107,7 +109,9 @@ class JobManager:
         from assistant.jobs import kinds
 
         if kind not in self.handlers:
-            raise InvalidRequest(f"unknown job kind {kind!r}; use ingest, analyse or chat", param="kind")
+            raise InvalidRequest(
+                f"unknown job kind {kind!r}; use ingest, analyse or chat", param="kind"
+            )
         request = await kinds.validate(self.services, tenant, kind, data)
         fields: dict[str, Any] = {}
         if webhook is not None:
@@ -178,10 +182,20 @@ class JobManager:
             await self._revoke(sink)
             raise
         except AssistantError as exc:
-            error = {"message": exc.message, "type": exc.type, "code": exc.code, "status": exc.status}
+            error = {
+                "message": exc.message,
+                "type": exc.type,
+                "code": exc.code,
+                "status": exc.status,
+            }
         except Exception as exc:
             log.exception("job %s failed", job_id)
-            error = {"message": str(exc), "type": "server_error", "code": "internal_error", "status": 500}
+            error = {
+                "message": str(exc),
+                "type": "server_error",
+                "code": "internal_error",
+                "status": 500,
+            }
         finally:
             renew.cancel()
         if job.kind != "chat" or state != "succeeded":  # chat finishes itself, with its messages
@@ -231,7 +245,9 @@ class JobManager:
     def _webhook(self, job: Job) -> None:
         if not job.webhook_url:
             return
-        secret = job.webhook_secret or self.services.settings.workers.webhook_secret.get_secret_value()
+        secret = (
+            job.webhook_secret or self.services.settings.workers.webhook_secret.get_secret_value()
+        )
         if not secret:
             log.warning("job %s has a webhook but no secret; not sent", job.id)
             return

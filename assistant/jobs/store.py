@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -117,7 +118,7 @@ class JobStore:
                 .values(lease_until=_now() + timedelta(seconds=lease_s))
             )
 
-    def claimable(self, limit: int = 20) -> list[str]:
+    def claimable(self, limit: int = 20) -> builtins.list[str]:
         now = _now()
         with self.db.session() as s:
             return list(

@@ -33,6 +33,8 @@ MEDIA_SUFFIXES = {
 }  # fmt: skip
 INGEST_SUFFIXES = set(TEXT_TYPES) | MEDIA_SUFFIXES
 MAX_PDF_PAGES = 2000
+MAX_PDF_OBJECTS = 500_000
+MAX_PDF_TEXT_CHARS = 20_000_000
 
 
 def document_id(tenant: str, source: str) -> str:
@@ -103,18 +105,25 @@ def _pdf_sections(data: bytes, name: str) -> list[Section]:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
+    from assistant.media import check_pdf
+
     try:
         reader = PdfReader(io.BytesIO(data))
-        if len(reader.pages) > MAX_PDF_PAGES:
-            raise PayloadTooLarge(
-                f"{name} has {len(reader.pages)} pages; the limit is {MAX_PDF_PAGES}"
-            )
-        return [
-            Section(page.extract_text() or "", {"page": number})
-            for number, page in enumerate(reader.pages, start=1)
-        ]
+        check_pdf(reader, name, MAX_PDF_PAGES, MAX_PDF_OBJECTS)  # bombs refused before parsing
+        sections, total = [], 0
+        for number, page in enumerate(reader.pages, start=1):
+            text = page.extract_text() or ""
+            total += len(text)
+            if total > MAX_PDF_TEXT_CHARS:
+                raise PayloadTooLarge(f"{name} holds more than {MAX_PDF_TEXT_CHARS} characters")
+            sections.append(Section(text, {"page": number}))
+        return sections
+    except AssistantError:
+        raise
     except (PdfReadError, ValueError, KeyError, TypeError) as exc:
         raise UnprocessableMedia(f"{name} is not a readable PDF: {exc}") from exc
+    except Exception as exc:  # hostile files make pypdf raise anything (RecursionError, ...)
+        raise UnprocessableMedia(f"{name} is not a readable PDF: {type(exc).__name__}") from exc
 
 
 class Ingestor:

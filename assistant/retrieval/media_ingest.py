@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from assistant.api.attachments import AttachmentResolver
 from assistant.errors import AssistantError
-from assistant.media import media_kind, sniff_media_type
+from assistant.media import check_pdf_file, media_kind, sniff_media_type
 from assistant.orchestrator.core import EncodeDispatch
 from assistant.plugins.contract import Encoding, Segment
 from assistant.retrieval.ingest import Chunk, Ingestor, IngestResult, document_id
@@ -69,6 +69,8 @@ class MediaIngestor:
     ) -> IngestResult:
         media_type = sniff_media_type(data, declared, name=source)
         if media_kind(media_type) == "document":
+            if media_type == "application/pdf":  # page and object bombs, by the settings
+                await asyncio.to_thread(check_pdf_file, data, source, self.resolver.settings.media)
             return await asyncio.to_thread(
                 self.ingestor.ingest_bytes, tenant, source, data, media_type
             )
