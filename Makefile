@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and pinned: a CPU wheel (an unpinned torch pulls a multi-GB CUDA build)
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev,bots,postgres,openai-whisper]"
+	$(BIN)/pip install -q -e ".[dev,bots,postgres,openai-whisper,tracing]"
 	# --no-deps: rapidocr pins opencv-python (the GUI build; pyproject has the headless one and
 	# its other needs); openai-whisper pulls triton, a GPU-only 1 GB download
 	$(BIN)/pip install -q --no-deps rapidocr-onnxruntime==1.4.4 openai-whisper==20250625
@@ -23,10 +23,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian packages the tests need (speech synthesis for test media, compose validation).
+# Debian packages the tests need (speech synthesis for test media, compose validation,
+# PostgreSQL for the topology test, which runs its own cluster on a free port).
 system-deps:
 	@missing=""; \
-	for p in espeak-ng docker-compose; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for p in espeak-ng docker-compose postgresql; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

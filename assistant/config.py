@@ -135,6 +135,19 @@ class WorkerSettings(BaseModel):
     webhook_secret: SecretStr = SecretStr("")
 
 
+class TracingSettings(BaseModel):
+    """OpenTelemetry tracing (off by default): API request → orchestrator → Celery → worker."""
+
+    enabled: bool = False
+    # otlp: OTLP/gRPC to `endpoint`; console: spans on stderr; file: JSON lines under `path`
+    # (one file per process); memory: kept in-process (tests)
+    exporter: Literal["otlp", "console", "file", "memory"] = "otlp"
+    endpoint: str = "http://127.0.0.1:4317"
+    path: str = ""
+    service_name: str = "assistant"
+    sample_ratio: float = Field(1.0, ge=0.0, le=1.0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ASSISTANT_",
@@ -150,6 +163,7 @@ class Settings(BaseSettings):
     media: MediaLimits = MediaLimits()
     plugins: PluginSettings = PluginSettings()
     workers: WorkerSettings = WorkerSettings()
+    tracing: TracingSettings = TracingSettings()
     default_tenant: str = "default"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True  # structured JSON lines; false for plain text in a terminal

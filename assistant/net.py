@@ -71,6 +71,39 @@ def _split(url: str) -> tuple[str, str, int, str]:
     return parts.scheme, host, port, path
 
 
+async def send_pinned(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    allow_private: bool = False,
+    headers: dict[str, str] | None = None,
+    content: bytes | None = None,
+    stream: bool = False,
+) -> httpx.Response:
+    """Send one request to the address ``url``'s host resolved to, after checking it.
+
+    The name is resolved once (``resolve_public``); the connection goes to that address, with
+    the original name in the Host header and as the TLS server name (SNI and certificate
+    check), so a second DNS answer cannot send it elsewhere. Redirects are never followed here:
+    the caller sees the 3xx and decides (``fetch_url`` checks each hop again). The client must
+    be built with ``follow_redirects=False`` and ``trust_env=False`` (no proxy that would
+    resolve the name itself). Raises InvalidRequest for a refused URL, httpx errors as they are.
+    """
+    scheme, host, port, path = _split(url)
+    address = await resolve_public(host, port, allow_private)
+    literal = f"[{address}]" if ":" in address else address
+    default_port = port == (443 if scheme == "https" else 80)
+    request = client.build_request(
+        method,
+        f"{scheme}://{literal}:{port}{path}",
+        headers={**(headers or {}), "Host": host if default_port else f"{host}:{port}"},
+        content=content,
+        extensions={"sni_hostname": host} if scheme == "https" else {},
+    )
+    return await client.send(request, stream=stream, follow_redirects=False)
+
+
 async def fetch_url(
     url: str,
     *,
@@ -83,19 +116,15 @@ async def fetch_url(
         follow_redirects=False, trust_env=False, timeout=timeout
     ) as client:
         for _ in range(max_redirects + 1):
-            scheme, host, port, path = _split(url)
-            address = await resolve_public(host, port, allow_private)
-            literal = f"[{address}]" if ":" in address else address
-            default_port = port == (443 if scheme == "https" else 80)
-            host_header = host if default_port else f"{host}:{port}"
-            request = client.build_request(
-                "GET",
-                f"{scheme}://{literal}:{port}{path}",
-                headers={"Host": host_header, "User-Agent": "assistant-fetch/1"},
-                extensions={"sni_hostname": host} if scheme == "https" else {},
-            )
             try:
-                response = await client.send(request, stream=True)
+                response = await send_pinned(
+                    client,
+                    "GET",
+                    url,
+                    allow_private=allow_private,
+                    headers={"User-Agent": "assistant-fetch/1"},
+                    stream=True,
+                )
             except httpx.HTTPError as exc:
                 raise UnprocessableMedia(f"fetching {url} failed: {type(exc).__name__}") from exc
             try:

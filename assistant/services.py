@@ -75,7 +75,9 @@ class Services:
         blobs = BlobStore(settings.storage.resolved_blob_url())
         dispatch = dispatch or make_dispatch(settings, registry, blobs)
         llm = make_chat_model(settings.llm)
-        orchestrator = Orchestrator(llm, store, settings.retrieval, dispatch)
+        orchestrator = Orchestrator(
+            llm, store, settings.retrieval, dispatch, model=settings.llm.model_name
+        )
         ingestor = Ingestor(store, db, settings.retrieval)
         attachments = AttachmentResolver(settings, db, blobs, registry)
         media_ingestor = MediaIngestor(ingestor, attachments, dispatch)

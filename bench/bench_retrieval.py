@@ -38,16 +38,21 @@ def pct(values: list[float], q: float) -> float:
 
 
 def corpus_vectors(chunks: list[tuple[str, str]], embedder) -> np.ndarray:  # type: ignore[no-untyped-def]
-    digest = hashlib.sha256("\n".join(i for i, _ in chunks).encode()).hexdigest()[:16]
-    path = CACHE / f"minilm-{len(chunks)}-{digest}.npy"
-    if path.exists():
-        return np.load(path)
-    CACHE.mkdir(parents=True, exist_ok=True)
+    """Embeddings of the corpus, cached in shards so an interrupted run keeps its progress."""
+    shard = 10_000
+    parts = []
     started = time.perf_counter()
-    vectors = np.asarray(embedder.embed([t for _, t in chunks], batch_size=64), dtype=np.float32)
-    print(f"embedded {len(chunks)} chunks in {time.perf_counter() - started:.0f} s (cached)")
-    np.save(path, vectors)
-    return vectors
+    for s in range(0, len(chunks), shard):
+        piece = chunks[s : s + shard]
+        digest = hashlib.sha256("\n".join(i for i, _ in piece).encode()).hexdigest()[:16]
+        path = CACHE / f"minilm-{digest}.npy"
+        if not path.exists():
+            CACHE.mkdir(parents=True, exist_ok=True)
+            vectors = embedder.embed([t for _, t in piece], batch_size=64)
+            np.save(path, np.asarray(vectors, dtype=np.float32))
+            print(f"embedded chunks {s}-{s + len(piece)} ({time.perf_counter() - started:.0f} s)")
+        parts.append(np.load(path))
+    return np.concatenate(parts)
 
 
 def bench_retrieval(n: int, n_queries: int, settings) -> None:  # type: ignore[no-untyped-def]

@@ -79,9 +79,14 @@ def make_celery(settings: Settings, name: str = "assistant") -> Celery:
 
 @before_task_publish.connect
 def _stamp_enqueued_at(headers: dict[str, Any] | None = None, **_: Any) -> None:
-    """Every message carries its enqueue time; /metrics reads it for the oldest-message age."""
+    """Every message carries its enqueue time; /metrics reads it for the oldest-message age.
+
+    It also carries the sender's request id, job id and traceparent (workers/context.py)."""
     if headers is not None:
         headers.setdefault(names.ENQUEUED_AT_HEADER, time.time())
+        from workers.context import stamp
+
+        stamp(headers)
 
 
 app = make_celery(get_settings())

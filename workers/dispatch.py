@@ -31,12 +31,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assistant import metrics
+from assistant import metrics, tracing
 from assistant.blobs import BlobRef, BlobStore
 from assistant.config import Settings
 from assistant.errors import AssistantError, EncoderFailed, ServiceUnavailable
 from assistant.plugins.contract import Encoding, MediaItem
 from assistant.plugins.registry import Registry
+from workers import context as propagation
 from workers import names
 from workers.encode import error_from_payload, item_payload, result_from_payload, unpack_vectors
 from workers.results import ResultListener
@@ -54,6 +55,7 @@ class _Entry:
     payload: Any
     future: asyncio.Future[Any]
     sink: list[str] | None
+    carrier: dict[str, str]  # request/job ids and traceparent of the submitter
 
 
 SendBatch = Callable[[list[_Entry]], Awaitable[list[Any]]]
@@ -78,7 +80,8 @@ class _Batcher:
     def submit(self, payloads: Sequence[Any]) -> list[asyncio.Future[Any]]:
         loop = asyncio.get_running_loop()
         sink = task_sink.get()
-        entries = [_Entry(p, loop.create_future(), sink) for p in payloads]
+        carrier = propagation.capture()
+        entries = [_Entry(p, loop.create_future(), sink, carrier) for p in payloads]
         self.pending.extend(entries)
         self._pump()
         return [e.future for e in entries]
@@ -165,18 +168,39 @@ class CeleryClient:
         queue: str,
         sinks: Sequence[list[str] | None] = (),
         timeout: float | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Any:
-        """Send a task and await its result (raises what the task raised)."""
+        """Send a task and await its result (raises what the task raised).
+
+        ``headers``: request/job ids and traceparent (workers/context.py); default: the
+        current context's."""
         task_id = uuid.uuid4().hex
         for sink in sinks:
             if sink is not None:
                 sink.append(task_id)
-        future = await self.listener().expect(task_id)
-        started = time.perf_counter()
         try:
-            await asyncio.to_thread(
-                self.celery.send_task, task, kwargs=kwargs, queue=queue, task_id=task_id
-            )
+            future = await self.listener().expect(task_id)
+        except Exception as exc:  # Redis down: the result channel cannot be subscribed
+            metrics.TASKS.labels(task, queue, "not_sent").inc()
+            raise ServiceUnavailable(f"the task queue is unavailable: {exc}") from exc
+        started = time.perf_counter()
+        headers = dict(headers) if headers is not None else propagation.capture()
+        try:
+            with tracing.span(
+                f"celery.publish {task}",
+                {"messaging.destination.name": queue, "messaging.message.id": task_id},
+                parent=headers if "traceparent" in headers else None,
+                kind="PRODUCER",
+            ):
+                tracing.inject(headers)  # the worker's span becomes a child of this one
+                await asyncio.to_thread(
+                    self.celery.send_task,
+                    task,
+                    kwargs=kwargs,
+                    queue=queue,
+                    task_id=task_id,
+                    headers=headers,
+                )
         except Exception as exc:
             future.cancel()
             metrics.TASKS.labels(task, queue, "not_sent").inc()
@@ -288,6 +312,7 @@ class CeleryDispatch:
                     {"encoder": encoder, "items": [e.payload for e in batch], "options": {}},
                     queue,
                     sinks=[e.sink for e in batch],
+                    headers=propagation.merge([e.carrier for e in batch]),
                 )
                 metrics.TASK_DURATION.labels("encode", queue, encoder).observe(out["elapsed_s"])
                 metrics.TASK_BATCH.labels("encode", queue).observe(len(batch))
@@ -364,6 +389,7 @@ class CeleryEmbedder:
                     {"texts": [e.payload for e in batch]},
                     names.TEXT_QUEUE,
                     sinks=[e.sink for e in batch],
+                    headers=propagation.merge([e.carrier for e in batch]),
                 )
                 queue = names.TEXT_QUEUE
                 metrics.TASK_DURATION.labels("embed", queue, "text").observe(out["elapsed_s"])

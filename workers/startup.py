@@ -22,12 +22,20 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from celery.signals import (
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+    worker_ready,
+    worker_shutdown,
+)
 
+from assistant import tracing
 from assistant.blobs import BlobStore
 from assistant.config import Settings, get_settings
 from assistant.embeddings import TextEmbedder
 from assistant.encoding import LoadedEncoders
+from workers import context as propagation
 from workers import names
 from workers.plugins import registry_for
 
@@ -99,6 +107,7 @@ def heartbeat_key(node: str) -> str:
 @worker_process_init.connect
 def _load_in_child(**_: Any) -> None:
     rt = runtime()
+    tracing.setup_tracing(rt.settings.tracing, service="worker")  # per pool process
     started = time.perf_counter()
     loaded = rt.preload()
     log.info(
@@ -190,6 +199,34 @@ def settings_transport(settings: Settings) -> dict[str, Any]:
 
 
 _threads = _MainThreads()
+
+# request id, job id and trace context from the task headers (workers/context.py) -------------
+_active: dict[str, tuple[Any, Any]] = {}
+
+
+@task_prerun.connect
+def _enter_task(task_id: str = "", task: Any = None, **_: Any) -> None:
+    request = getattr(task, "request", None)
+    tokens = propagation.enter(request)
+    queue = (getattr(request, "delivery_info", None) or {}).get("routing_key")
+    span = tracing.start_task_span(
+        f"celery.run {getattr(task, 'name', '?')}",
+        propagation.headers_of(request),
+        **{"messaging.message.id": task_id, "messaging.destination.name": str(queue)},
+    )
+    _active[task_id] = (tokens, span)
+    log.info(
+        "task %s started", getattr(task, "name", "?"), extra={"task_id": task_id, "queue": queue}
+    )
+
+
+@task_postrun.connect
+def _leave_task(task_id: str = "", state: str | None = None, **_: Any) -> None:
+    tokens, span = _active.pop(task_id, (None, None))
+    tracing.end_task_span(span, state)
+    log.info("task finished: %s", state, extra={"task_id": task_id})
+    if tokens is not None:
+        propagation.leave(tokens)
 
 
 @worker_ready.connect

@@ -44,5 +44,28 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(metrics_routes.HTTPMetrics)
     app.add_middleware(RequestGuard)  # per-key limits released, audit record written
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
-    app.add_middleware(RequestIdMiddleware)  # outermost: every log line of a request has its id
+    app.add_middleware(RequestIdMiddleware)  # every log line of a request has its id
+    if settings.tracing.enabled:
+        from assistant.tracing import TracingMiddleware, setup_tracing
+
+        if setup_tracing(settings.tracing, service="api"):
+            app.add_middleware(TracingMiddleware)  # outermost: the request's SERVER span
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """``uvicorn assistant.api.app:create_app_from_env --factory --workers N``: production.
+
+    Settings come from the environment (``ASSISTANT_*``); logs are JSON lines; every process
+    builds its own Services. Unlike ``assistant serve`` nothing embedded is started: set
+    ``ASSISTANT_WORKERS__REDIS_URL`` (and, for several replicas, a Chroma server, an SQL
+    database and a shared blob store; see docs/scaling.md).
+    """
+    from assistant.config import ensure_api_key
+    from assistant.logs import setup_logging
+
+    settings = get_settings()
+    setup_logging(settings.log_level, settings.log_json)
+    if ensure_api_key(settings):
+        log.warning("no API key configured: generated one in %s", settings.storage.data_dir)
+    return create_app(settings)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from assistant.blobs import BlobRef
-from assistant.errors import AssistantError, EncoderFailed, InvalidRequest
+from assistant.errors import AssistantError, EncoderFailed, InvalidRequest, ServiceUnavailable
 from assistant.jobs.models import Job
 from assistant.jobs.runner import INPUTS, AnalyseInput, IngestInput, Progress
 from assistant.jobs.store import JobStore
@@ -143,6 +143,8 @@ async def run_ingest(services: Any, job: Job, progress: Progress) -> dict[str, A
                     what + "_id" if what == "file" else "url": ref,
                 }
             )
+        except ServiceUnavailable:  # the whole job goes back to the queue (runner.py)
+            raise
         except AssistantError as exc:
             failed.append(
                 {

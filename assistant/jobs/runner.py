@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assistant import metrics
-from assistant.errors import AssistantError, InvalidRequest
+from assistant.errors import AssistantError, InvalidRequest, ServiceUnavailable
 from assistant.jobs.models import TERMINAL, Job
 from assistant.jobs.store import JobStore
 from assistant.jobs.webhook import deliver
@@ -28,6 +28,10 @@ from assistant.jobs.webhook import deliver
 log = logging.getLogger(__name__)
 
 LEASE_S = 30.0
+# a job whose step finds a dependency unavailable (ServiceUnavailable) is released and run again
+# by the scanner after RETRY_AFTER_S, up to MAX_ATTEMPTS runs in all; writes are idempotent
+MAX_ATTEMPTS = 20
+RETRY_AFTER_S = 3.0
 
 
 class IngestInput(BaseModel):
@@ -171,6 +175,9 @@ class JobManager:
         self._notify(job_id)
         sink: list[str] = []
         task_sink.set(sink)
+        from assistant.logs import job_id as job_id_var
+
+        job_id_var.set(job_id)  # this task's own context: log lines and task headers carry it
         progress = Progress(self, job_id)
         renew = asyncio.get_running_loop().create_task(self._renew(job_id, sink))
         state, result, error = "failed", None, None
@@ -181,6 +188,19 @@ class JobManager:
             renew.cancel()
             await self._revoke(sink)
             raise
+        except ServiceUnavailable as exc:
+            if job.attempts < MAX_ATTEMPTS:  # Redis, workers or Chroma away: run it again later
+                renew.cancel()
+                log.warning("job %s put back (attempt %s): %s", job_id, job.attempts, exc.message)
+                await asyncio.to_thread(self.store.release, job_id, self.owner, RETRY_AFTER_S)
+                self._notify(job_id)
+                return
+            error = {
+                "message": exc.message,
+                "type": exc.type,
+                "code": exc.code,
+                "status": exc.status,
+            }
         except AssistantError as exc:
             error = {
                 "message": exc.message,
@@ -281,6 +301,7 @@ class JobManager:
             self._scanner = asyncio.get_running_loop().create_task(self._scan(interval))
 
     async def aclose(self) -> None:
+        interrupted = list(self.running)
         tasks = [t for t in (self._scanner, *self.running.values()) if t is not None]
         for task in tasks:
             task.cancel()
@@ -288,7 +309,11 @@ class JobManager:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._scanner = None
-        # running jobs keep state "running" with a lease that expires: another start resumes them
+        # interrupted jobs stay "running" with their lease ended now: the next API process
+        # (or another one) claims them at once and runs them again (idempotent writes)
+        for job_id in interrupted:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.store.release, job_id, self.owner, 0.0)
         for task in list(self.webhook_tasks):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(task), 5)

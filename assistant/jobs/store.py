@@ -118,6 +118,15 @@ class JobStore:
                 .values(lease_until=_now() + timedelta(seconds=lease_s))
             )
 
+    def release(self, job_id: str, owner: str, retry_after_s: float) -> None:
+        """Hand a running job back: the scanner claims it again once ``retry_after_s`` passed."""
+        with self.db.session() as s:
+            s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.lease_owner == owner, Job.state == "running")
+                .values(lease_until=_now() + timedelta(seconds=retry_after_s), updated_at=_now())
+            )
+
     def claimable(self, limit: int = 20) -> builtins.list[str]:
         now = _now()
         with self.db.session() as s:

@@ -6,6 +6,13 @@ Headers:
     X-Assistant-Signature: sha256=<hex HMAC of "{timestamp}.{raw body}" with the secret>
 A receiver recomputes the HMAC with its secret, compares in constant time, and refuses
 timestamps older than a few minutes (replay). Delivery retries with backoff (tenacity).
+
+Delivery connects to the address the URL's host resolved to when it was checked, as
+``assistant.net.fetch_url`` does (``send_pinned``): each attempt resolves and checks once, then
+connects to that address (Host header and TLS SNI carry the name), so a DNS answer that changes
+between check and connect cannot reach an internal address. Redirects are not followed: a 3xx
+is reported as "rejected 3xx" (a redirect would otherwise need the signed body re-sent to a
+host nobody checked). The secret is never logged nor put in the status note.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from tenacity import (
 )
 
 from assistant.errors import InvalidRequest
-from assistant.net import _split, resolve_public
+from assistant.net import _split, resolve_public, send_pinned
 
 SIGNATURE_HEADER = "X-Assistant-Signature"
 TIMESTAMP_HEADER = "X-Assistant-Timestamp"
@@ -70,10 +77,6 @@ async def deliver(
 ) -> str:
     """POST the payload; returns a status note ("delivered 200" or why it was given up)."""
     body = json.dumps(payload, separators=(",", ":"), default=str).encode()
-    try:
-        await check_url(url, allow_private)
-    except InvalidRequest as exc:
-        return f"refused: {exc.message}"
     status = "not sent"
     try:
         async for attempt in AsyncRetrying(
@@ -91,13 +94,24 @@ async def deliver(
                     TIMESTAMP_HEADER: str(timestamp),
                     SIGNATURE_HEADER: sign(secret, timestamp, body),
                 }
-                async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
-                    response = await client.post(url, content=body, headers=headers)
+                async with httpx.AsyncClient(
+                    timeout=timeout, trust_env=False, follow_redirects=False
+                ) as client:
+                    response = await send_pinned(
+                        client,
+                        "POST",
+                        url,
+                        allow_private=allow_private,
+                        headers=headers,
+                        content=body,
+                    )
                 status = f"delivered {response.status_code}"
                 if response.status_code >= 500 or response.status_code == 429:
                     raise _Retryable(status)
-                if response.status_code >= 400:
+                if response.status_code >= 300:  # 3xx too: redirects are not followed
                     return f"rejected {response.status_code}"
+    except InvalidRequest as exc:  # the name now resolves somewhere it may not go
+        return f"refused: {exc.message}"
     except (_Retryable, httpx.TransportError) as exc:
         return f"failed after {attempts} attempts: {exc or type(exc).__name__}"
     return status

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
+from assistant import metrics, tracing
 from assistant.config import RetrievalSettings
 from assistant.errors import AssistantError, ServiceUnavailable
 from assistant.orchestrator.prompt import build_messages
@@ -34,8 +36,13 @@ class Orchestrator:
         store: VectorStore,
         settings: RetrievalSettings,
         dispatch: EncodeDispatch | None = None,
+        model: str = "",
     ):
         self.llm = llm
+        # the label of the LLM metrics (assistant_llm_*{model=...})
+        self.model = model or str(
+            getattr(llm, "model_name", None) or getattr(llm, "model", None) or type(llm).__name__
+        )
         self.store = store
         self.settings = settings
         self.dispatch = dispatch
@@ -57,8 +64,12 @@ class Orchestrator:
                 Finding(a.display_name, a.media_type, error="no encoders are available")
                 for a in chat.attachments
             ]
-        results = await self.dispatch(chat.tenant, chat.attachments)
+        with tracing.span("orchestrator.encode", {"attachments": len(chat.attachments)}):
+            results = await self.dispatch(chat.tenant, chat.attachments)
         for item, result in zip(chat.attachments, results, strict=True):
+            if isinstance(result, ServiceUnavailable):
+                # no worker / no broker: a clear 503 (Retry later), not an answer without it
+                raise result
             if isinstance(result, BaseException):
                 # a failed encoder degrades the answer with a note; it does not fail the request
                 reason = result.message if isinstance(result, AssistantError) else str(result)
@@ -73,7 +84,8 @@ class Orchestrator:
         question = next((t.content for t in reversed(chat.messages) if t.role == "user"), "")
         if not question.strip():
             return []
-        return await asyncio.to_thread(self.retrieve, chat.tenant, question)
+        with tracing.span("orchestrator.retrieve"):
+            return await asyncio.to_thread(self.retrieve, chat.tenant, question)
 
     def _prompt_step(self, state: dict[str, Any]) -> Prepared:
         chat: ChatInput = state["input"]
@@ -87,7 +99,8 @@ class Orchestrator:
         return [h for h in hits if h.distance <= self.settings.max_distance]
 
     async def prepare(self, chat: ChatInput) -> Prepared:
-        return await self.prepare_chain.ainvoke({"input": chat})
+        with tracing.span("orchestrator.prepare"):
+            return await self.prepare_chain.ainvoke({"input": chat})
 
     def _params(self, chat: ChatInput) -> dict[str, Any]:
         params: dict[str, Any] = {}
@@ -99,13 +112,18 @@ class Orchestrator:
 
     async def answer(self, chat: ChatInput) -> Answer:
         prepared = await self.prepare(chat)
+        started = time.perf_counter()
         try:
-            message = await self.llm.ainvoke(prepared.messages, **self._params(chat))
+            with tracing.span("orchestrator.generate", {"llm.model": self.model}):
+                message = await self.llm.ainvoke(prepared.messages, **self._params(chat))
         except AssistantError:
+            metrics.observe_llm(self.model, started, None, 0, 0, "error")
             raise
         except Exception as exc:
+            metrics.observe_llm(self.model, started, None, 0, 0, "error")
             raise ServiceUnavailable(f"the language model failed: {exc}") from exc
         usage = _usage(message.usage_metadata)
+        metrics.observe_llm(self.model, started, None, usage.prompt_tokens, usage.completion_tokens)
         finish = str(message.response_metadata.get("finish_reason") or "stop")
         return Answer(message.text, prepared.citations, usage, finish, prepared.findings)
 
@@ -119,17 +137,25 @@ class Orchestrator:
         prepared = prepared or await self.prepare(chat)
         parts: list[str] = []
         total: AIMessageChunk | None = None
+        started, first = time.perf_counter(), None
         try:
             async for chunk in self.llm.astream(prepared.messages, **self._params(chat)):
                 total = chunk if total is None else total + chunk
                 if chunk.text:
+                    if first is None:
+                        first = time.perf_counter()
                     parts.append(chunk.text)
                     yield chunk.text
         except AssistantError:
+            metrics.observe_llm(self.model, started, first, 0, 0, "error")
             raise
         except Exception as exc:
+            metrics.observe_llm(self.model, started, first, 0, 0, "error")
             raise ServiceUnavailable(f"the language model failed: {exc}") from exc
         usage = _usage(total.usage_metadata if total is not None else None)
+        metrics.observe_llm(
+            self.model, started, first, usage.prompt_tokens, usage.completion_tokens
+        )
         finish = str((total.response_metadata if total else {}).get("finish_reason") or "stop")
         yield Answer("".join(parts), prepared.citations, usage, finish, prepared.findings)
 

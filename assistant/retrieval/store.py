@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -131,18 +131,34 @@ class VectorStore:
     ) -> None:
         if not chunks:
             return
-        self.collection(tenant).upsert(
-            ids=[c.id for c in chunks],
-            documents=[c.text for c in chunks],
-            metadatas=[_clean_metadata(c.metadata) for c in chunks],
-            embeddings=[list(v) for v in vectors],
+        self._call(
+            tenant,
+            lambda c: c.upsert(
+                ids=[c_.id for c_ in chunks],
+                documents=[c_.text for c_ in chunks],
+                metadatas=[_clean_metadata(c_.metadata) for c_ in chunks],
+                embeddings=[list(v) for v in vectors],
+            ),
         )
 
     def delete_document(self, tenant: str, document_id: str) -> None:
-        self.collection(tenant).delete(where={"document_id": document_id})
+        self._call(tenant, lambda c: c.delete(where={"document_id": document_id}))
 
     def count(self, tenant: str) -> int:
-        return int(self.collection(tenant).count())
+        return int(self._call(tenant, lambda c: c.count()))
+
+    def _call(self, tenant: str, op: Callable[[Any], Any]) -> Any:
+        """Run ``op`` on the tenant's collection; a failure is a 503 and forgets the handle
+        (a restarted or recreated server may hand out a new collection id)."""
+        collection = self.collection(tenant)
+        try:
+            return op(collection)
+        except Exception as exc:
+            if _is_client_error(exc):
+                raise
+            with self._lock:
+                self._collections.pop(self.collection_name(tenant), None)
+            raise ServiceUnavailable(f"the vector store is unavailable: {exc}") from exc
 
     def search(
         self, tenant: str, query: str, k: int, where: dict[str, Any] | None = None
@@ -153,16 +169,15 @@ class VectorStore:
     def search_vector(
         self, tenant: str, vector: Sequence[float], k: int, where: dict[str, Any] | None = None
     ) -> list[Hit]:
-        collection = self.collection(tenant)
-        try:
-            result = collection.query(
+        result = self._call(
+            tenant,
+            lambda c: c.query(
                 query_embeddings=[list(vector)],
                 n_results=k,
                 where=where,
                 include=["documents", "metadatas", "distances"],
-            )
-        except Exception as exc:
-            raise ServiceUnavailable(f"the vector store is unavailable: {exc}") from exc
+            ),
+        )
         ids = result["ids"][0]
         docs = (result.get("documents") or [[]])[0] or []
         metas = (result.get("metadatas") or [[]])[0] or []
@@ -177,6 +192,11 @@ class VectorStore:
             self.client.heartbeat()
         except Exception as exc:
             raise ServiceUnavailable(f"the vector store is unavailable: {exc}") from exc
+
+
+def _is_client_error(exc: Exception) -> bool:
+    """Bad input (a malformed filter, wrong dimensions) is the caller's error, not an outage."""
+    return isinstance(exc, ValueError | TypeError) and not isinstance(exc, ConnectionError)
 
 
 def _clean_metadata(metadata: dict[str, Any]) -> dict[str, Any]:

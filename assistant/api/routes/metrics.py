@@ -34,7 +34,9 @@ async def prometheus_metrics(request: Request) -> Response:
             await asyncio.to_thread(metrics.refresh_queue_gauges, client.url, queues)
         except Exception as exc:
             log.warning("queue metrics unavailable: %s", exc)
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    registry = metrics.multiprocess_registry()  # uvicorn --workers N: every process's series
+    body = generate_latest(registry) if registry is not None else generate_latest()
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 class HTTPMetrics:
