@@ -86,7 +86,7 @@ class ApiKey(Base):
 class KeyStore:
     def __init__(self, db: Database):
         self.db = db
-        ApiKey.__table__.create(db.engine, checkfirst=True)  # type: ignore[attr-defined]
+        db.create_all()  # the model is on the shared Base: its table is created with the rest
 
     def create(self, tenant: str, name: str = "", admin: bool = False) -> tuple[ApiKey, str]:
         """A new key for ``tenant``; returns the row and the plaintext (shown once)."""

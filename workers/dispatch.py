@@ -35,6 +35,7 @@ from assistant import metrics, tracing
 from assistant.blobs import BlobRef, BlobStore
 from assistant.config import Settings
 from assistant.errors import AssistantError, EncoderFailed, ServiceUnavailable
+from assistant.logs import job_id
 from assistant.plugins.contract import Encoding, MediaItem
 from assistant.plugins.registry import Registry
 from workers import context as propagation
@@ -148,6 +149,7 @@ class CeleryClient:
         )
         self._capacity: dict[str, int] = {}
         self._capacity_at = 0.0
+        self._capacity_known = False
         self.state_hooks: list[Callable[[str, dict[str, Any]], None]] = []
 
     def _on_state(self, task_id: str, meta: dict[str, Any]) -> None:
@@ -238,30 +240,42 @@ class CeleryClient:
     async def ping(self, queue: str, timeout: float = 60.0) -> dict[str, Any]:
         return dict(await self.call(names.TASK_PING, {}, queue, timeout=timeout))
 
-    def parallelism(self, queue: str) -> int:
-        """Worker processes consuming a queue, from the heartbeats (cached for 10 s)."""
+    def _refresh_capacity(self) -> None:
+        """Worker processes per queue, from the heartbeats (read at most every 10 s)."""
         now = time.monotonic()
-        if now - self._capacity_at > 10.0:
-            self._capacity_at = now
+        if now - self._capacity_at <= 10.0:
+            return
+        self._capacity_at = now
+        try:
+            import redis
+
+            from assistant.metrics import worker_heartbeats
+
+            client = redis.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1)
             try:
-                import redis
+                capacity: dict[str, int] = {}
+                for data in worker_heartbeats(client).values():
+                    for q in json.loads(data.get("queues", "[]")):
+                        capacity[q] = capacity.get(q, 0) + max(1, int(data.get("concurrency") or 1))
+                self._capacity = capacity
+                self._capacity_known = True
+            finally:
+                client.close()
+        except Exception:
+            self._capacity_known = False
+            log.debug("could not read worker heartbeats", exc_info=True)
 
-                from assistant.metrics import worker_heartbeats
-
-                client = redis.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1)
-                try:
-                    capacity: dict[str, int] = {}
-                    for data in worker_heartbeats(client).values():
-                        for q in json.loads(data.get("queues", "[]")):
-                            capacity[q] = capacity.get(q, 0) + max(
-                                1, int(data.get("concurrency") or 1)
-                            )
-                    self._capacity = capacity
-                finally:
-                    client.close()
-            except Exception:
-                log.debug("could not read worker heartbeats", exc_info=True)
+    def parallelism(self, queue: str) -> int:
+        self._refresh_capacity()
         return max(1, self._capacity.get(queue, 1))
+
+    def has_worker(self, queue: str) -> bool:
+        """Whether a live worker consumes ``queue`` (True when heartbeats cannot be read:
+        the send itself then reports what is wrong)."""
+        self._refresh_capacity()
+        if not self._capacity.get(queue):
+            self._capacity_at = 0.0  # a worker that just started is seen on the next call
+        return not self._capacity_known or bool(self._capacity.get(queue))
 
     async def aclose(self) -> None:
         listener = self._listeners.pop(asyncio.get_running_loop(), None)
@@ -345,6 +359,14 @@ class CeleryDispatch:
                 continue
             except OSError as exc:
                 results[index] = EncoderFailed(f"could not stage {item.display_name}: {exc}")
+                continue
+            if job_id.get() is None and not self.client.has_worker(encoder.queue):
+                # an interactive request should not wait minutes for a worker that may never
+                # come; jobs (job_id set) queue and finish once a worker is back
+                results[index] = ServiceUnavailable(
+                    f"no worker is serving the {encoder.queue} queue right now; try again "
+                    "shortly, or send the file as a job (POST /v1/jobs)"
+                )
                 continue
             payload = item_payload(ref, item.media_type, item.display_name)
             [future] = self._batcher(encoder.name).submit([payload])

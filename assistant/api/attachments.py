@@ -75,29 +75,38 @@ class AttachmentResolver:
             if url.startswith("data:"):
                 data, declared = decode_data_url(url, media.max_file_bytes, what)
                 return data, declared, f"image-{what}"
-            fetched = await fetch_url(
-                url,
-                max_bytes=media.url_max_bytes,
-                timeout=media.url_fetch_timeout_s,
-                max_redirects=media.url_max_redirects,
-                allow_private=media.url_allow_private,
-            )
-            name = fetched.url.rsplit("/", 1)[-1].split("?", 1)[0] or "image"
-            return fetched.data, fetched.content_type, name
+            data, declared, final_url = await self.url_bytes(url)
+            return data, declared, final_url.rsplit("/", 1)[-1].split("?", 1)[0] or "image"
         if isinstance(part, AudioPart):
             fmt = part.input_audio.format.lower().strip()
             data = decode_base64(part.input_audio.data, media.max_file_bytes, what)
             return data, mimetypes.types_map.get(f".{fmt}") or f"audio/{fmt}", f"audio.{fmt}"
         ref = part.file
         if ref.file_id:
-            stored = self.db.get_file(principal.tenant, ref.file_id)
-            blob = BlobRef(key=stored.blob_key, sha256=stored.sha256, size=stored.bytes)
-            data = await asyncio.to_thread(self.blobs.read_bytes, blob)
-            return data, stored.media_type, stored.filename
+            return await self.file_bytes(principal.tenant, ref.file_id)
         if ref.file_data:
             data, declared = decode_data_url(ref.file_data, media.max_file_bytes, what)
             return data, declared, ref.filename or "file"
         raise InvalidRequest(f"{what} needs a file_id or file_data")
+
+    async def file_bytes(self, tenant: str, file_id: str) -> tuple[bytes, str | None, str]:
+        """An uploaded file's bytes, declared type and name (404 for other tenants' ids)."""
+        stored = await asyncio.to_thread(self.db.get_file, tenant, file_id)
+        blob = BlobRef(key=stored.blob_key, sha256=stored.sha256, size=stored.bytes)
+        data = await asyncio.to_thread(self.blobs.read_bytes, blob)
+        return data, stored.media_type, stored.filename
+
+    async def url_bytes(self, url: str) -> tuple[bytes, str | None, str]:
+        """Fetch a user's URL within the limits, refusing private targets (assistant.net)."""
+        media = self.settings.media
+        fetched = await fetch_url(
+            url,
+            max_bytes=media.url_max_bytes,
+            timeout=media.url_fetch_timeout_s,
+            max_redirects=media.url_max_redirects,
+            allow_private=media.url_allow_private,
+        )
+        return fetched.data, fetched.content_type, fetched.url
 
     async def resolve(self, principal: Principal, part: Part, index: int) -> MediaItem:
         what = f"attachment {index + 1}"

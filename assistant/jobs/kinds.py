@@ -6,15 +6,14 @@ import asyncio
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from assistant.blobs import BlobRef
 from assistant.errors import AssistantError, EncoderFailed, InvalidRequest, ServiceUnavailable
 from assistant.jobs.models import Job
 from assistant.jobs.runner import INPUTS, AnalyseInput, IngestInput, Progress
 from assistant.jobs.store import JobStore
 from assistant.plugins.contract import Encoding
+from assistant.store.db import add_messages
 
 
 def _invalid(exc: ValidationError) -> InvalidRequest:
@@ -55,27 +54,6 @@ async def validate(services: Any, tenant: str, kind: str, data: dict[str, Any]) 
     for file_id in file_ids:
         await asyncio.to_thread(services.db.get_file, tenant, file_id)  # 404 for others' ids
     return parsed.model_dump(mode="json", exclude_none=True)
-
-
-async def _file_bytes(services: Any, tenant: str, file_id: str) -> tuple[bytes, str | None, str]:
-    stored = await asyncio.to_thread(services.db.get_file, tenant, file_id)
-    ref = BlobRef(key=stored.blob_key, sha256=stored.sha256, size=stored.bytes)
-    data = await asyncio.to_thread(services.blobs.read_bytes, ref)
-    return data, stored.media_type, stored.filename
-
-
-async def _url_bytes(services: Any, url: str) -> tuple[bytes, str | None, str]:
-    from assistant.net import fetch_url
-
-    media = services.settings.media
-    fetched = await fetch_url(
-        url,
-        max_bytes=media.url_max_bytes,
-        timeout=media.url_fetch_timeout_s,
-        max_redirects=media.url_max_redirects,
-        allow_private=media.url_allow_private,
-    )
-    return fetched.data, fetched.content_type, url
 
 
 def remote_embedder(services: Any) -> Any:
@@ -126,9 +104,10 @@ async def run_ingest(services: Any, job: Job, progress: Progress) -> dict[str, A
     for done, (what, ref) in enumerate(sources, start=1):
         try:
             if what == "file":
-                data, declared, source = await _file_bytes(services, job.tenant, ref)
+                data, declared, source = await services.attachments.file_bytes(job.tenant, ref)
             else:
-                data, declared, source = await _url_bytes(services, ref)
+                data, declared, _ = await services.attachments.url_bytes(ref)
+                source = ref  # the URL asked for names the document (stable across redirects)
             media_type = sniff_media_type(data, declared)
             if media_kind(media_type) == "document":
                 result = await ingest_document(services, job.tenant, source, data, media_type)
@@ -165,9 +144,10 @@ async def run_analyse(services: Any, job: Job, progress: Progress) -> dict[str, 
     request = AnalyseInput.model_validate(job.request)
     progress.stage("fetch", total=1)
     if request.file_id:
-        data, declared, name = await _file_bytes(services, job.tenant, request.file_id)
+        data, declared, name = await services.attachments.file_bytes(job.tenant, request.file_id)
     else:
-        data, declared, name = await _url_bytes(services, str(request.url))
+        data, declared, _ = await services.attachments.url_bytes(str(request.url))
+        name = str(request.url)
     item = await services.attachments.stage(job.tenant, data, declared, name)
     progress.stage("fetch", done=1, total=1, state="done")
     progress.stage("encode", total=1)
@@ -179,28 +159,6 @@ async def run_analyse(services: Any, job: Job, progress: Progress) -> dict[str, 
     assert isinstance(result, Encoding)
     progress.stage("encode", done=1, total=1, state="done")
     return {"name": name, "media_type": item.media_type, "encoding": result.model_dump(mode="json")}
-
-
-def _append_messages(
-    session: Session, conversation_id: str, messages: list[dict[str, Any]]
-) -> None:
-    from assistant.store.models import Message
-
-    seq = session.scalar(
-        select(func.coalesce(func.max(Message.seq), -1)).where(
-            Message.conversation_id == conversation_id
-        )
-    )
-    for offset, m in enumerate(messages, start=1):
-        session.add(
-            Message(
-                conversation_id=conversation_id,
-                seq=(seq if seq is not None else -1) + offset,
-                role=m["role"],
-                content=m["content"],
-                citations=m.get("citations", []),
-            )
-        )
 
 
 async def run_chat(services: Any, store: JobStore, job: Job, progress: Progress) -> dict[str, Any]:
@@ -236,7 +194,7 @@ async def run_chat(services: Any, store: JobStore, job: Job, progress: Progress)
 
     def save(session: Session) -> None:
         if body.conversation_id:
-            _append_messages(
+            add_messages(
                 session,
                 body.conversation_id,
                 [

@@ -22,7 +22,7 @@ def _now() -> datetime:
 class JobStore:
     def __init__(self, db: Database):
         self.db = db
-        Job.__table__.create(db.engine, checkfirst=True)  # type: ignore[attr-defined]
+        db.create_all()  # the model is on the shared Base: its table is created with the rest
 
     def create(self, tenant: str, kind: str, request: dict[str, Any], **fields: Any) -> Job:
         with self.db.session() as s:

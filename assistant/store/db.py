@@ -14,6 +14,27 @@ from assistant.errors import NotFound, ServiceUnavailable
 from assistant.store.models import Base, Conversation, Document, File, Message
 
 
+def add_messages(
+    session: Session, conversation_id: str, messages: Sequence[dict[str, Any]]
+) -> None:
+    """Append messages after the conversation's last one, inside the caller's transaction."""
+    last = session.scalar(
+        select(func.coalesce(func.max(Message.seq), -1)).where(
+            Message.conversation_id == conversation_id
+        )
+    )
+    for offset, m in enumerate(messages, start=1):
+        session.add(
+            Message(
+                conversation_id=conversation_id,
+                seq=(last if last is not None else -1) + offset,
+                role=m["role"],
+                content=m["content"],
+                citations=m.get("citations", []),
+            )
+        )
+
+
 class Database:
     def __init__(self, url: str):
         if url.startswith("sqlite:///"):
@@ -25,7 +46,12 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_all(self) -> None:
-        Base.metadata.create_all(self.engine)
+        """Create missing tables. Several processes may start at once (uvicorn --workers N):
+        on PostgreSQL an advisory lock makes them take turns instead of racing CREATE TABLE."""
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
+            Base.metadata.create_all(conn)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -83,21 +109,7 @@ class Database:
                 raise NotFound(
                     f"conversation {conversation_id!r} not found", param="conversation_id"
                 )
-            seq = s.scalar(
-                select(func.coalesce(func.max(Message.seq), -1)).where(
-                    Message.conversation_id == conversation_id
-                )
-            )
-            for offset, m in enumerate(messages, start=1):
-                s.add(
-                    Message(
-                        conversation_id=conversation_id,
-                        seq=(seq if seq is not None else -1) + offset,
-                        role=m["role"],
-                        content=m["content"],
-                        citations=m.get("citations", []),
-                    )
-                )
+            add_messages(s, conversation_id, messages)
 
     def list_conversations(self, tenant: str, limit: int = 100) -> list[Conversation]:
         with self.session() as s:

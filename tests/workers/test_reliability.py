@@ -7,6 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import pytest
 
 from assistant.blobs import BlobStore
 from assistant.embedded import EmbeddedRedis
+from assistant.errors import ServiceUnavailable
+from assistant.logs import job_id
 from assistant.plugins.contract import Encoding, MediaItem
 from tests.workers.conftest import ROOT, VISIBILITY_S, Cluster, wait_for
 from tests.workers.slow_plugin import ECHO_TYPE, SLOW_TYPE
@@ -74,7 +77,10 @@ async def test_redis_restart_loses_no_queued_job(tmp_path: Path, cluster: Cluste
     try:
         path = tmp_path / "queued.echo"
         path.write_text("still here")
+        # as a job: jobs wait for a worker (interactive requests get a 503 instead, below)
+        token = job_id.set("job_restart")
         pending = asyncio.create_task(dispatch("default", [MediaItem(path, ECHO_TYPE, "q")]))
+        job_id.reset(token)
         import redis
 
         client = redis.Redis.from_url(server.url)
@@ -102,4 +108,29 @@ async def test_redis_restart_loses_no_queued_job(tmp_path: Path, cluster: Cluste
         if worker is not None:
             os.killpg(worker.pid, 15)
             worker.wait(30)
+        server.stop()
+
+
+async def test_interactive_request_without_a_worker_fails_fast(
+    tmp_path: Path, cluster: Cluster
+) -> None:
+    """A chat attachment whose queue no live worker consumes gets a clear 503 at once, rather
+    than waiting for the result timeout."""
+    server = EmbeddedRedis(tmp_path / "data")
+    server.start()
+    settings = cluster.settings(redis_url=server.url)
+    settings.storage.data_dir = tmp_path / "data"
+    dispatch = CeleryDispatch(
+        settings, registry_for(settings), BlobStore(settings.storage.resolved_blob_url())
+    )
+    try:
+        path = tmp_path / "nobody.echo"
+        path.write_text("anyone?")
+        started = time.monotonic()
+        [result] = await dispatch("default", [MediaItem(path, ECHO_TYPE, "q")])
+        assert time.monotonic() - started < 5
+        assert isinstance(result, ServiceUnavailable)
+        assert "no worker is serving the cuda.document queue" in result.message
+    finally:
+        await dispatch.client.aclose()
         server.stop()
