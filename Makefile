@@ -56,6 +56,8 @@ bench-deps:
 bench: install bench-deps
 	$(BIN)/python bench/bench_retrieval.py
 	$(BIN)/python bench/bench_encoders.py
+	$(BIN)/python bench/bench_workers.py
+	$(BIN)/python bench/bench_load.py
 
 clean:
 	rm -rf .assistant .pytest_cache .mypy_cache .ruff_cache
