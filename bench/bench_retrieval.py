@@ -55,7 +55,7 @@ def corpus_vectors(chunks: list[tuple[str, str]], embedder) -> np.ndarray:  # ty
     return np.concatenate(parts)
 
 
-def bench_retrieval(n: int, n_queries: int, settings) -> None:  # type: ignore[no-untyped-def]
+def bench_retrieval(n: int, n_queries: int, settings, sweep: tuple[int, ...] = ()) -> None:  # type: ignore[no-untyped-def]
     from assistant.embeddings import TextEmbedder
     from assistant.retrieval.store import Chunk, VectorStore, make_chroma_client
 
@@ -81,19 +81,6 @@ def bench_retrieval(n: int, n_queries: int, settings) -> None:  # type: ignore[n
 
     exact = np.argsort(-(qvec @ vectors.T), axis=1)[:, :10]
     id_index = {cid: k for k, (cid, _) in enumerate(chunks)}
-    recalls, latencies, full_latencies = [], [], []
-    for _ in range(3):  # warm-up
-        store.search_vector("bench", qvec[0].tolist(), 10)
-    for q, vec in enumerate(qvec):
-        t0 = time.perf_counter()
-        hits = store.search_vector("bench", vec.tolist(), 10)
-        latencies.append((time.perf_counter() - t0) * 1000)
-        got = {id_index[h.id] for h in hits}
-        recalls.append(len(got & set(exact[q].tolist())) / 10)
-    for query in queries[:50]:
-        t0 = time.perf_counter()
-        store.search("bench", query, 10)
-        full_latencies.append((time.perf_counter() - t0) * 1000)
     t0 = time.perf_counter()
     for vec in qvec:
         _ = np.argsort(-(vec @ vectors.T))[:10]
@@ -102,16 +89,40 @@ def bench_retrieval(n: int, n_queries: int, settings) -> None:  # type: ignore[n
     r = settings.retrieval
     print(
         f"\n## Retrieval ({n} chunks, {len(qvec)} queries; hnsw M={r.hnsw_m} "
-        f"ef_construction={r.hnsw_construction_ef} ef_search={r.hnsw_search_ef})"
+        f"ef_construction={r.hnsw_construction_ef})"
     )
     print(f"index build (upsert with vectors): {build_s:.1f} s ({n / build_s:.0f} chunks/s)")
-    print(f"recall@10 vs exact numpy search: {statistics.mean(recalls):.4f}")
+    print(f"exact numpy search (the baseline): {numpy_ms:.2f} ms per query")
+    for ef_search in sorted({r.hnsw_search_ef, *sweep}):
+        store.collection("bench").modify(configuration={"hnsw": {"ef_search": ef_search}})
+        # the loaded index keeps the ef it was opened with: reopen it to apply the new one
+        from chromadb.api.client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()
+        store = VectorStore(
+            make_chroma_client(settings.retrieval, settings.storage), embedder, settings.retrieval
+        )
+        for _ in range(3):  # warm-up
+            store.search_vector("bench", qvec[0].tolist(), 10)
+        recalls, latencies = [], []
+        for q, vec in enumerate(qvec):
+            t0 = time.perf_counter()
+            hits = store.search_vector("bench", vec.tolist(), 10)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            got = {id_index[h.id] for h in hits}
+            recalls.append(len(got & set(exact[q].tolist())) / 10)
+        print(
+            f"ef_search={ef_search}: recall@10 {statistics.mean(recalls):.4f}, "
+            f"latency p50 {pct(latencies, 50):.2f} ms, p95 {pct(latencies, 95):.2f} ms"
+        )
+    full_latencies = []
+    for query in queries[:50]:
+        t0 = time.perf_counter()
+        store.search("bench", query, 10)
+        full_latencies.append((time.perf_counter() - t0) * 1000)
     print(
-        f"vector search latency: p50 {pct(latencies, 50):.2f} ms, p95 {pct(latencies, 95):.2f} ms"
-    )
-    print(f"exact numpy search: {numpy_ms:.2f} ms per query")
-    print(
-        f"query embed + search: p50 {pct(full_latencies, 50):.2f} ms, p95 {pct(full_latencies, 95):.2f} ms"
+        f"query embedding + search at ef_search={max({r.hnsw_search_ef, *sweep})}: "
+        f"p50 {pct(full_latencies, 50):.2f} ms, p95 {pct(full_latencies, 95):.2f} ms"
     )
 
 
@@ -137,12 +148,12 @@ def bench_ingestion(settings, n: int = 3000) -> None:  # type: ignore[no-untyped
         )
     ]
     t0 = time.perf_counter()
-    services.embedder.embed(chunk_texts, batch_size=256)
+    services.embedder.embed(chunk_texts)  # the same batch size ingestion uses
     bare_s = time.perf_counter() - t0
     ingest_rate, bare_rate = produced / ingest_s, len(chunk_texts) / bare_s
     print(f"\n## Ingestion ({len(docs)} documents, {produced} chunks)")
     print(f"ingestion (split + embed + Chroma + store): {ingest_rate:.0f} chunks/s")
-    print(f"bare embedder, same chunks in one call: {bare_rate:.0f} chunks/s")
+    print(f"bare embedder, same chunks in one call, same batch size: {bare_rate:.0f} chunks/s")
     print(f"ratio: {ingest_rate / bare_rate:.2f}")
 
 
@@ -190,6 +201,11 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--only", choices=["retrieval", "ingestion", "answer"])
+    parser.add_argument("--ef-construction", type=int, help="default: the project's setting")
+    parser.add_argument("--m", type=int, help="HNSW max neighbours; default: the project's setting")
+    parser.add_argument(
+        "--ef-search", type=int, nargs="*", default=[50, 100, 200, 400], help="values to sweep"
+    )
     args = parser.parse_args()
 
     from pydantic import SecretStr
@@ -199,8 +215,12 @@ def main() -> None:
     print(f"corpus: {corpus.SOURCE}")
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(storage={"data_dir": Path(tmp)}, api={"api_keys": [SecretStr("x")]})
+        if args.ef_construction:
+            settings.retrieval.hnsw_construction_ef = args.ef_construction
+        if args.m:
+            settings.retrieval.hnsw_m = args.m
         if args.only in (None, "retrieval"):
-            bench_retrieval(args.chunks, args.queries, settings)
+            bench_retrieval(args.chunks, args.queries, settings, tuple(args.ef_search))
         if args.only in (None, "ingestion"):
             bench_ingestion(settings)
         if args.only in (None, "answer"):

@@ -47,8 +47,11 @@ class Orchestrator:
         self.settings = settings
         self.dispatch = dispatch
         self.prepare_chain: Runnable[dict[str, Any], Prepared] = (
-            RunnablePassthrough.assign(findings=RunnableLambda(self._encode_step))
-            | RunnablePassthrough.assign(hits=RunnableLambda(self._retrieve_step))
+            # encoding attachments and retrieving run side by side: neither needs the other
+            RunnablePassthrough.assign(
+                findings=RunnableLambda(self._encode_step),
+                hits=RunnableLambda(self._retrieve_step),
+            )
             | RunnableLambda(self._prompt_step)
         ).with_config(run_name="prepare")
 
