@@ -97,6 +97,7 @@ class JobManager:
         self.changed: dict[str, asyncio.Event] = {}
         self._scanner: asyncio.Task[None] | None = None
         self.webhook_tasks: set[asyncio.Task[None]] = set()
+        self._progress_writes: dict[str, asyncio.Task[None]] = {}
         from assistant.jobs import kinds
 
         self.handlers: dict[str, Handler] = {
@@ -186,11 +187,13 @@ class JobManager:
             state = "succeeded"
         except asyncio.CancelledError:
             renew.cancel()
+            self._progress_writes.pop(job_id, None)
             await self._revoke(sink)
             raise
         except ServiceUnavailable as exc:
             if job.attempts < MAX_ATTEMPTS:  # Redis, workers or Chroma away: run it again later
                 renew.cancel()
+                await self._flush_progress(job_id)
                 log.warning("job %s put back (attempt %s): %s", job_id, job.attempts, exc.message)
                 await asyncio.to_thread(self.store.release, job_id, self.owner, RETRY_AFTER_S)
                 self._notify(job_id)
@@ -218,6 +221,7 @@ class JobManager:
             }
         finally:
             renew.cancel()
+        await self._flush_progress(job_id)  # the final progress is written before the state
         if job.kind != "chat" or state != "succeeded":  # chat finishes itself, with its messages
             finished = await asyncio.to_thread(
                 self.store.finish, job_id, state, result=result, error=error
@@ -242,14 +246,26 @@ class JobManager:
                 await asyncio.to_thread(self.store.update, job_id, task_ids=list(sink))
 
     def save_progress(self, job_id: str, stages: dict[str, dict[str, Any]]) -> None:
+        """Save a snapshot without blocking the job; writes of one job stay in order, so an
+        older snapshot never lands after a newer one."""
         snapshot = {k: dict(v) for k, v in stages.items()}
+        previous = self._progress_writes.get(job_id)
 
         async def save() -> None:
+            if previous is not None:
+                with contextlib.suppress(BaseException):
+                    await previous
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.store.update, job_id, progress=snapshot)
             self._notify(job_id)
 
-        asyncio.get_running_loop().create_task(save())
+        self._progress_writes[job_id] = asyncio.get_running_loop().create_task(save())
+
+    async def _flush_progress(self, job_id: str) -> None:
+        pending = self._progress_writes.pop(job_id, None)
+        if pending is not None:
+            with contextlib.suppress(BaseException):
+                await pending
 
     def _notify(self, job_id: str) -> None:
         event = self.changed.get(job_id)
