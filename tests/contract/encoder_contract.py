@@ -142,12 +142,8 @@ def sample_items(encoder: Encoder, folder: Path) -> list[MediaItem]:
     import media_fixtures as mf
 
     if encoder.modality == Modality.AUDIO:
-        if mf.have_espeak():
-            a = mf.speech_wav(folder / "a.wav", "Good morning.")
-            b = mf.speech_wav(folder / "b.wav", "See you tomorrow at noon.")
-        else:  # silence and a short tone: fewer words, same plumbing
-            a = mf.write_audio(folder / "a.wav", mf.tone(1.0, freq=0.0))
-            b = mf.write_audio(folder / "b.wav", mf.tone(1.0, freq=440.0))
+        a = mf.speech_wav(folder / "a.wav", "Good morning.")
+        b = mf.speech_wav(folder / "b.wav", "See you tomorrow at noon.")
         return [MediaItem(a, "audio/wav"), MediaItem(b, "audio/wav")]
     if encoder.modality == Modality.IMAGE:
         a, b = folder / "a.png", folder / "b.jpg"

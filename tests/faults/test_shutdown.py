@@ -35,11 +35,8 @@ def _serve(data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 def test_sigterm_hands_back_running_jobs_and_stops_the_children(tmp_path: Path) -> None:
     data_dir, log = tmp_path / "data", tmp_path / "server.log"
-    if mf.have_espeak():
-        media = mf.speech_wav(tmp_path / "s.wav").read_bytes()
-        name, kind = "speech.wav", "audio/wav"
-    else:
-        media, name, kind = b"# Note\n\nTowers are tall.\n" * 50, "note.md", "text/markdown"
+    media = mf.speech_wav(tmp_path / "s.wav").read_bytes()
+    name, kind = "speech.wav", "audio/wav"
     proc, base = _serve(data_dir, log)
     redis_pid, worker_pid = embedded_children(proc.pid)
     with httpx.Client(base_url=base, headers=AUTH, timeout=30) as client:

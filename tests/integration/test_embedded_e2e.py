@@ -34,8 +34,6 @@ def _png() -> str:
 
 
 def test_embedded_serve_speech_photo_ingest_and_clean_stop(tmp_path: Path) -> None:
-    if not mf.have_espeak():
-        pytest.skip("espeak-ng is not installed")
     speech = mf.speech_wav(tmp_path / "note.wav")
     data_dir = tmp_path / "data"
     env = server_env(data_dir, ASSISTANT_LLM__PROVIDER="fake")  # no ASSISTANT_WORKERS__REDIS_URL

@@ -19,8 +19,6 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def speech_wav(media_dir: Path) -> Path:
-    if not mf.have_espeak():
-        pytest.skip("espeak-ng is not installed (apt-get install -y espeak-ng)")
     return mf.speech_wav(media_dir / "speech.wav", mf.SENTENCE)
 
 

@@ -54,8 +54,6 @@ def _items(paths: dict[str, Path]) -> list[MediaItem]:
 async def test_chat_with_audio_and_image_is_answered_through_the_workers(
     cluster: Cluster, media: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if "speech" not in media:
-        pytest.skip("espeak-ng is not installed")
     from assistant.services import Services
     from workers.dispatch import CeleryClient
 
@@ -96,8 +94,6 @@ async def test_a_worker_refuses_an_encoder_of_a_queue_it_does_not_consume(
     cluster: Cluster, media: dict[str, Path]
 ) -> None:
     """Misrouted audio on cpu.image is refused there, not transcribed (no model pulled in)."""
-    if "speech" not in media:
-        pytest.skip("espeak-ng is not installed")
     from workers.encode import item_payload, result_from_payload
     from workers.names import TASK_ENCODE
 
