@@ -190,21 +190,15 @@ class JobManager:
             self._progress_writes.pop(job_id, None)
             await self._revoke(sink)
             raise
-        except ServiceUnavailable as exc:
-            if job.attempts < MAX_ATTEMPTS:  # Redis, workers or Chroma away: run it again later
+        except AssistantError as exc:
+            if isinstance(exc, ServiceUnavailable) and job.attempts < MAX_ATTEMPTS:
+                # Redis, workers or Chroma away: run it again later
                 renew.cancel()
                 await self._flush_progress(job_id)
                 log.warning("job %s put back (attempt %s): %s", job_id, job.attempts, exc.message)
                 await asyncio.to_thread(self.store.release, job_id, self.owner, RETRY_AFTER_S)
                 self._notify(job_id)
                 return
-            error = {
-                "message": exc.message,
-                "type": exc.type,
-                "code": exc.code,
-                "status": exc.status,
-            }
-        except AssistantError as exc:
             error = {
                 "message": exc.message,
                 "type": exc.type,
