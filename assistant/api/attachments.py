@@ -12,6 +12,7 @@ import base64
 import binascii
 import mimetypes
 from collections.abc import Sequence
+from pathlib import Path
 
 from assistant.api.schemas import AudioPart, FilePart, ImagePart
 from assistant.auth import Principal
@@ -113,14 +114,21 @@ class AttachmentResolver:
         data, declared, name = await self._bytes(principal, part, what)
         return await self.stage(principal.tenant, data, declared, name)
 
-    async def stage(self, tenant: str, data: bytes, declared: str | None, name: str) -> MediaItem:
-        """Sniff, check for an encoder, store by content hash, validate limits."""
-        media_type = sniff_media_type(data, declared, name=name)
-        self.registry.encoder_for(media_type)  # 415 naming what is supported, before any work
+    async def store(
+        self, tenant: str, data: bytes, media_type: str, name: str
+    ) -> tuple[BlobRef, Path]:
+        """Store sniffed bytes by content hash and check them against the media limits."""
         suffix = mimetypes.guess_extension(media_type) or ""
         ref = await asyncio.to_thread(self.blobs.put_bytes, tenant, data, suffix)
         path = await asyncio.to_thread(self.blobs.local_path, ref)
         await asyncio.to_thread(validate_media, path, media_type, self.settings.media, name=name)
+        return ref, path
+
+    async def stage(self, tenant: str, data: bytes, declared: str | None, name: str) -> MediaItem:
+        """Sniff, check for an encoder, store by content hash, validate limits."""
+        media_type = sniff_media_type(data, declared, name=name)
+        self.registry.encoder_for(media_type)  # 415 naming what is supported, before any work
+        ref, path = await self.store(tenant, data, media_type, name)
         return MediaItem(
             path=path, media_type=media_type, name=name, metadata={"blob": ref.as_dict()}
         )

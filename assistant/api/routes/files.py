@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import mimetypes
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
@@ -12,7 +11,7 @@ from assistant.api.deps import PrincipalDep, ServicesDep
 from assistant.api.routes.documents import safe_name
 from assistant.blobs import BlobRef
 from assistant.errors import PayloadTooLarge
-from assistant.media import sniff_media_type, validate_media
+from assistant.media import sniff_media_type
 from assistant.store import File as StoredFile
 
 router = APIRouter(tags=["files"])
@@ -44,10 +43,7 @@ async def upload_file(
     if len(data) > limit:
         raise PayloadTooLarge(f"{name} is larger than the limit of {limit} bytes")
     media_type = sniff_media_type(data, file.content_type, name=name)
-    suffix = mimetypes.guess_extension(media_type) or ""
-    ref = await asyncio.to_thread(services.blobs.put_bytes, principal.tenant, data, suffix)
-    path = await asyncio.to_thread(services.blobs.local_path, ref)
-    await asyncio.to_thread(validate_media, path, media_type, services.settings.media, name=name)
+    ref, _ = await services.attachments.store(principal.tenant, data, media_type, name)
     stored = services.db.add_file(
         StoredFile(
             tenant=principal.tenant,
