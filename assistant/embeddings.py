@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+from assistant.config import get_settings
+
 EMBEDDING_DIM = 384
 EMBEDDER_NAME = "all-MiniLM-L6-v2"
 
@@ -56,6 +58,4 @@ class TextEmbedder:
 
 @lru_cache
 def get_embedder() -> TextEmbedder:
-    from assistant.config import get_settings
-
     return TextEmbedder(batch_size=get_settings().retrieval.embedding_batch_size)

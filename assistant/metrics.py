@@ -1,7 +1,7 @@
 """Prometheus metrics: HTTP traffic, task round trips and durations, queues and workers.
 
 Metric objects live in the default registry, created once per process. Queue and worker
-gauges are refreshed from Redis at scrape time (``refresh_queue_gauges``).
+gauges are refreshed from Redis at scrape time (``assistant.dispatch.heartbeats``).
 
 Encoder latency is measured in the worker (the task's ``elapsed_s``) and observed here, in the
 API process that receives the result (``assistant_task_duration_seconds{task,queue,encoder}``):
@@ -13,9 +13,8 @@ to an empty folder before start; /metrics then sums the processes (``multiproces
 
 from __future__ import annotations
 
-import json
+import os
 import time
-from collections.abc import Iterable
 from typing import Any, Literal
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -113,8 +112,6 @@ def observe_llm(
 
 def multiprocess_registry() -> Any:
     """A registry summing every process's metrics (``PROMETHEUS_MULTIPROC_DIR``), else None."""
-    import os
-
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return None
     from prometheus_client import CollectorRegistry, multiprocess
@@ -122,68 +119,3 @@ def multiprocess_registry() -> Any:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
     return registry
-
-
-def _enqueued_at(raw: bytes | None) -> float | None:
-    if not raw:
-        return None
-    try:
-        message = json.loads(raw)
-        value = message.get("headers", {}).get("assistant_enqueued_at")
-        return float(value) if value is not None else None
-    except (ValueError, TypeError, AttributeError):
-        return None
-
-
-def queue_stats(client: Any, queues: Iterable[str]) -> dict[str, tuple[int, float]]:
-    """(depth, oldest age in s) per queue. kombu LPUSHes and BRPOPs: the oldest is at -1."""
-    now = time.time()
-    out: dict[str, tuple[int, float]] = {}
-    for queue in queues:
-        depth = int(client.llen(queue))
-        age = 0.0
-        if depth:
-            stamp = _enqueued_at(client.lindex(queue, -1))
-            age = max(0.0, now - stamp) if stamp is not None else 0.0
-        out[queue] = (depth, age)
-    return out
-
-
-def worker_heartbeats(client: Any) -> dict[str, dict[str, Any]]:
-    from workers.names import HEARTBEAT_PREFIX
-
-    nodes: dict[str, dict[str, Any]] = {}
-    for key in client.scan_iter(match=f"{HEARTBEAT_PREFIX}*", count=100):
-        data = {
-            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-            for k, v in client.hgetall(key).items()
-        }
-        if "node" in data:
-            nodes[data["node"]] = data
-    return nodes
-
-
-def refresh_queue_gauges(redis_url: str, queues: Iterable[str]) -> None:
-    import redis
-
-    client = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        queues = set(queues)
-        beats = worker_heartbeats(client)
-        for data in beats.values():
-            queues.update(json.loads(data.get("queues", "[]")))
-        QUEUE_DEPTH.clear()
-        QUEUE_OLDEST.clear()
-        for queue, (depth, age) in queue_stats(client, sorted(queues)).items():
-            QUEUE_DEPTH.labels(queue).set(depth)
-            QUEUE_OLDEST.labels(queue).set(age)
-        UNACKED.set(int(client.hlen("unacked")))
-        WORKER_HEARTBEAT.clear()
-        WORKER_UP.clear()
-        now = time.time()
-        for node, data in beats.items():
-            WORKER_HEARTBEAT.labels(node).set(max(0.0, now - float(data.get("ts", now))))
-            for queue in json.loads(data.get("queues", "[]")):
-                WORKER_UP.labels(node, queue).set(1)
-    finally:
-        client.close()

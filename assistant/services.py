@@ -1,61 +1,69 @@
-"""The long-lived parts of a running assistant, built once from Settings."""
+"""The long-lived parts of a running assistant, built once from Settings, in one place.
+
+``Services.build`` wires them; the app's lifespan (or a CLI command, or a bot runner) calls
+``start()`` once an event loop runs and ``aclose()`` at the end. Every field is typed: routes,
+jobs and bots reach what they need by name, never through a dict of extras.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 
-from assistant.api.attachments import AttachmentResolver
+from assistant.attachments import AttachmentResolver
 from assistant.blobs import BlobStore
+from assistant.chat.service import ChatService
 from assistant.config import Settings
+from assistant.dispatch import build_dispatch
+from assistant.dispatch.local import InProcessDispatch, LocalEmbedder
+from assistant.dispatch.protocol import Embedder, EncodeDispatch
 from assistant.embeddings import TextEmbedder
-from assistant.encoding import InProcessDispatch
+from assistant.jobs.kinds import JobContext
+from assistant.jobs.runner import JobManager
+from assistant.jobs.store import JobStore
 from assistant.llm import make_chat_model
 from assistant.orchestrator import Orchestrator
-from assistant.orchestrator.core import EncodeDispatch
-from assistant.plugins.registry import Registry, build_registry
+from assistant.plugins.registry import Registry, registry_for
 from assistant.retrieval.ingest import Ingestor
-from assistant.retrieval.media_ingest import MediaIngestor
+from assistant.retrieval.ingest_service import IngestService
 from assistant.retrieval.store import VectorStore, make_chroma_client
+from assistant.security import Security
 from assistant.store import Database
 
 log = logging.getLogger(__name__)
 
-
-def make_dispatch(settings: Settings, registry: Registry, blobs: BlobStore) -> EncodeDispatch:
-    """Where attachments are encoded: in this process, or on Celery workers.
-
-    ``workers.in_process`` (or no Redis URL: ``ask``/``ingest`` commands, code-built settings)
-    encodes in this process; otherwise on the workers. ``assistant serve`` sets the URL of its
-    embedded Redis before it builds the services.
-    """
-    from workers.plugins import add_plugin_modules
-
-    add_plugin_modules(registry, settings.workers.plugin_modules)
-    if settings.workers.in_process or not settings.workers.redis_url:
-        return InProcessDispatch(registry, device=settings.plugins.device)
-    from workers.dispatch import CeleryDispatch
-
-    return CeleryDispatch(settings, registry, blobs)
+# a readiness probe: raises (an AssistantError says what is wrong) when the part is not ready
+ReadinessProbe = Callable[[], Awaitable[Any]]
 
 
 @dataclass
 class Services:
     settings: Settings
     db: Database
-    embedder: TextEmbedder
+    embedder: TextEmbedder  # this process's (queries; documents when there are no workers)
     store: VectorStore
     llm: BaseChatModel
-    orchestrator: Orchestrator
-    ingestor: Ingestor
     registry: Registry
     blobs: BlobStore
+    dispatch: EncodeDispatch  # where attachments are encoded
+    ingest_embedder: Embedder  # where ingested chunks are embedded
+    orchestrator: Orchestrator
+    ingestor: Ingestor
     attachments: AttachmentResolver
-    media_ingestor: MediaIngestor
-    extras: dict[str, Any] = field(default_factory=dict)
+    ingest: IngestService
+    chat: ChatService
+    security: Security
+    jobs: JobManager
+    model_ids: frozenset[str]
+    # the Slack bot of POST /slack/events, built on its first request (bots extra)
+    slack_bot: Any | None = None
+    _started: bool = field(default=False, repr=False)
 
     @classmethod
     def build(
@@ -71,31 +79,42 @@ class Services:
         store = VectorStore(
             make_chroma_client(settings.retrieval, settings.storage), embedder, settings.retrieval
         )
-        registry = registry or build_registry(settings.plugins.allow)
+        registry = registry or registry_for(settings)
         blobs = BlobStore(settings.storage.resolved_blob_url())
-        dispatch = dispatch or make_dispatch(settings, registry, blobs)
+        if dispatch is None:
+            dispatch, ingest_embedder = build_dispatch(settings, registry, blobs, embedder)
+        else:  # given in code (tests): documents are embedded here
+            ingest_embedder = LocalEmbedder(embedder)
         llm = make_chat_model(settings.llm)
         orchestrator = Orchestrator(
             llm, store, settings.retrieval, dispatch, model=settings.llm.model_name
         )
         ingestor = Ingestor(store, db, settings.retrieval)
         attachments = AttachmentResolver(settings, db, blobs, registry)
-        media_ingestor = MediaIngestor(ingestor, attachments, dispatch)
-        from assistant.api.guard import security_extras  # hashed keys, per-key limits
-
+        ingest = IngestService(ingestor, attachments, dispatch, ingest_embedder)
+        model_ids = frozenset({settings.llm.model_name})
+        chat = ChatService(settings, db, attachments, orchestrator, model_ids)
+        jobs = JobManager(
+            JobContext(settings, db, JobStore(db), attachments, dispatch, ingest, chat)
+        )
         return cls(
-            settings,
-            db,
-            embedder,
-            store,
-            llm,
-            orchestrator,
-            ingestor,
-            registry,
-            blobs,
-            attachments,
-            media_ingestor,
-            extras=security_extras(settings, db),
+            settings=settings,
+            db=db,
+            embedder=embedder,
+            store=store,
+            llm=llm,
+            registry=registry,
+            blobs=blobs,
+            dispatch=dispatch,
+            ingest_embedder=ingest_embedder,
+            orchestrator=orchestrator,
+            ingestor=ingestor,
+            attachments=attachments,
+            ingest=ingest,
+            chat=chat,
+            security=Security.build(settings, db),
+            jobs=jobs,
+            model_ids=model_ids,
         )
 
     def warm_up(self) -> None:
@@ -104,3 +123,38 @@ class Services:
         load = getattr(self.llm, "load", None)
         if callable(load):
             load()
+
+    @property
+    def encodes_in_process(self) -> bool:
+        return isinstance(self.dispatch, InProcessDispatch)
+
+    def readiness(self) -> dict[str, ReadinessProbe]:
+        """The parts /readyz checks, by name."""
+
+        def llm_ready() -> None:
+            load = getattr(self.llm, "load", None)
+            if callable(load):
+                load()
+
+        probes: dict[str, ReadinessProbe] = {
+            "store": lambda: asyncio.to_thread(self.db.ping),
+            "chroma": lambda: asyncio.to_thread(self.store.heartbeat),
+            "llm": lambda: asyncio.to_thread(llm_ready),
+        }
+        if not self.encodes_in_process:
+            probes["workers"] = self.dispatch.ready
+        return probes
+
+    async def start(self) -> None:
+        """Start the background work (the job scanner resumes jobs left behind)."""
+        if not self._started:
+            self._started = True
+            self.jobs.start_scanner()
+
+    async def aclose(self) -> None:
+        """Stop the background work and close broker connections; safe to call twice."""
+        with contextlib.suppress(Exception):
+            await self.jobs.aclose()
+        with contextlib.suppress(Exception):
+            await self.dispatch.aclose()
+        self._started = False

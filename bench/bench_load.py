@@ -213,7 +213,7 @@ def main() -> None:
         report(f"throughput: {args.clients} clients, {args.seconds:g} s, limits off", result)
 
         limits = Limits(per_minute=args.rate, burst=args.burst, concurrent=args.concurrent)
-        services.extras["limiter"] = KeyLimiter(limits)
+        services.security.limiter = KeyLimiter(limits)
         result = asyncio.run(hammer(base, args.limit_clients, args.limit_seconds, model))
         limit_report(
             f"rate limits in process: {args.rate:g}/min, burst {args.burst}, "
@@ -229,7 +229,7 @@ def main() -> None:
             url = redis.start()
             try:
                 limiter = KeyLimiter(limits, url)
-                services.extras["limiter"] = limiter
+                services.security.limiter = limiter
                 result = asyncio.run(hammer(base, args.limit_clients, args.limit_seconds, model))
                 limit_report(f"rate limits in Redis ({url})", result, limits)
                 limiter.close()

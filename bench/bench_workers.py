@@ -35,11 +35,14 @@ import media_fixtures as mf  # noqa: E402
 
 from assistant.blobs import BlobStore  # noqa: E402
 from assistant.config import Settings  # noqa: E402
+from assistant.dispatch import (  # noqa: E402
+    CeleryDispatch,
+    CeleryEmbedder,
+    InProcessDispatch,
+)
 from assistant.embedded import EmbeddedRedis  # noqa: E402
-from assistant.encoding import InProcessDispatch  # noqa: E402
 from assistant.plugins import MediaItem  # noqa: E402
-from workers.dispatch import CeleryDispatch, CeleryEmbedder  # noqa: E402
-from workers.plugins import registry_for  # noqa: E402
+from assistant.plugins.registry import registry_for  # noqa: E402
 
 PLUGIN = "tests.workers.slow_plugin"
 ECHO = "application/x-echo-test"
@@ -69,12 +72,12 @@ async def roundtrip(settings: Settings, folder: Path, n: int = 300) -> None:
     item = [MediaItem(path, ECHO, "x")]
     for dispatch in (local, remote):  # warm up
         for _ in range(20):
-            await dispatch("default", item)
+            await dispatch.encode("default", item)
     times: dict[str, list[float]] = {"in-process": [], "celery": []}
     for _ in range(n):
         for name, dispatch in (("in-process", local), ("celery", remote)):
             t0 = time.perf_counter()
-            [result] = await dispatch("default", item)
+            [result] = await dispatch.encode("default", item)
             times[name].append((time.perf_counter() - t0) * 1000)
             assert not isinstance(result, BaseException), result
     added = [c - i for c, i in zip(times["celery"], times["in-process"], strict=True)]
@@ -106,9 +109,9 @@ async def media_throughput(settings: Settings, items: list[MediaItem]) -> dict[s
     blobs = BlobStore(settings.storage.resolved_blob_url())
     for label, window in (("without", 0.0), ("with", 20.0)):
         dispatch = CeleryDispatch(settings, registry, blobs, batch_window_ms=window)
-        await dispatch("default", items[:2])  # warm up
+        await dispatch.encode("default", items[:2])  # warm up
         t0 = time.perf_counter()
-        results = await asyncio.gather(*(dispatch("default", [item]) for item in items))
+        results = await asyncio.gather(*(dispatch.encode("default", [item]) for item in items))
         out[label] = len(items) / (time.perf_counter() - t0)
         bad = [r for [r] in results if isinstance(r, BaseException)]
         assert not bad, bad[:1]
@@ -127,7 +130,7 @@ def bare_embed(texts: list[str]) -> float:
 
 
 def bare_encoder(name: str, items: list[MediaItem]) -> float:
-    from assistant.encoding import encode_batch
+    from assistant.dispatch.local import encode_batch
 
     registry = registry_for(Settings())
     encoder = registry.encoders[name]
@@ -183,7 +186,7 @@ def main() -> None:
         workers={"redis_url": url, "plugin_modules": [PLUGIN], "result_timeout_s": 600},
     )
     try:
-        from workers.dispatch import CeleryClient
+        from assistant.dispatch import CeleryClient
 
         async def ready() -> None:
             client = CeleryClient(settings)

@@ -4,15 +4,11 @@ An encode task is pure: blob references in, findings out. It writes nothing anyw
 redelivered message (worker lost, visibility timeout) can only repeat work, never duplicate
 data. All Chroma and SQL writes stay in the API process.
 
-Payload shapes (JSON):
-    item    {"blob": {"key", "sha256", "size"}, "media_type": str, "name": str}
-    result  {"ok": true, "encoding": Encoding}  or  {"ok": false, "error": ErrorPayload}
-    error   {"class": str, "status": int, "type": str, "code": str, "message": str}
+The task bodies are the typed models of ``assistant.dispatch.payloads``, shared with the API.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import socket
@@ -20,13 +16,20 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from pydantic import ValidationError
 
-from assistant import errors
-from assistant.blobs import BlobRef, BlobStore
+from assistant.blobs import BlobStore
+from assistant.dispatch.local import LoadedEncoders, encode_batch
+from assistant.dispatch.payloads import (
+    EmbedResponse,
+    EncodeItem,
+    EncodeResponse,
+    ItemResult,
+    failed_result,
+    ok_result,
+    pack_vectors,
+)
 from assistant.embeddings import TextEmbedder
-from assistant.encoding import LoadedEncoders, encode_batch
 from assistant.errors import (
     AssistantError,
     EncoderFailed,
@@ -44,59 +47,15 @@ class TransientError(Exception):
     """A fault worth retrying (the blob store or the network hiccuped), never bad input."""
 
 
-# transport of errors -------------------------------------------------------------------------
-
-
-def error_payload(exc: BaseException) -> dict[str, Any]:
-    if not isinstance(exc, AssistantError):
-        exc = EncoderFailed(str(exc) or type(exc).__name__)
-    return {
-        "class": type(exc).__name__,
-        "status": exc.status,
-        "type": exc.type,
-        "code": exc.code,
-        "message": exc.message,
-        "param": exc.param,
-    }
-
-
-def error_from_payload(data: dict[str, Any]) -> AssistantError:
-    """Rebuild the AssistantError subclass a worker reported, so a 4xx stays a 4xx."""
-    message = str(data.get("message") or "the encoder failed")
-    cls = getattr(errors, str(data.get("class", "")), None)
-    exc: AssistantError
-    if isinstance(cls, type) and issubclass(cls, AssistantError):
-        exc = cls(message)
-    else:
-        status = int(data.get("status") or 502)
-        exc = InvalidRequest(message) if 400 <= status < 500 else EncoderFailed(message)
-        exc.status = status
-    if data.get("code"):
-        exc.code = str(data["code"])
-    exc.param = data.get("param")
-    return exc
-
-
-def item_payload(ref: BlobRef, media_type: str, name: str) -> dict[str, Any]:
-    return {"blob": ref.as_dict(), "media_type": media_type, "name": name}
-
-
-def result_from_payload(data: dict[str, Any]) -> Encoding | AssistantError:
-    if data.get("ok"):
-        return Encoding.model_validate(data["encoding"])
-    return error_from_payload(data.get("error") or {})
-
-
 # encode -------------------------------------------------------------------------------------
 
 
 def _stage(blobs: BlobStore, raw: dict[str, Any]) -> MediaItem:
     try:
-        ref = BlobRef.from_dict(raw["blob"])
-        media_type = str(raw["media_type"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidRequest(f"malformed encode item: {exc}") from exc
-    name = str(raw.get("name") or "")
+        parsed = EncodeItem.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidRequest(f"malformed encode item: {exc.errors()[0]['msg']}") from exc
+    ref, media_type, name = parsed.blob.ref(), parsed.media_type, parsed.name
     try:
         path = blobs.local_path(ref)
     except ValueError as exc:  # a key that does not look like one of ours
@@ -127,10 +86,10 @@ def encode_items(
     item, so bad input is never retried.
     """
     started = time.perf_counter()
-    out: list[dict[str, Any] | None] = [None] * len(items)
+    out: list[ItemResult | None] = [None] * len(items)
 
     def fail(index: int, exc: BaseException) -> None:
-        out[index] = {"ok": False, "error": error_payload(exc)}
+        out[index] = failed_result(exc)
 
     try:
         declared = encoders.registry.encoders[encoder]
@@ -168,29 +127,20 @@ def encode_items(
             results = [bad] * len(staged)
         for (i, _), result in zip(staged, results, strict=True):
             if isinstance(result, Encoding):
-                out[i] = {"ok": True, "encoding": result.model_dump(mode="json")}
+                out[i] = ok_result(result)
             else:
                 fail(i, result)
-    return {
-        "results": out,
-        "encoder": encoder,
-        "batch": len(items),
-        "elapsed_s": time.perf_counter() - started,
-        "worker": socket.gethostname(),
-        "pid": os.getpid(),
-    }
+    return EncodeResponse(
+        results=[r or failed_result(EncoderFailed("not encoded")) for r in out],
+        encoder=encoder,
+        batch=len(items),
+        elapsed_s=time.perf_counter() - started,
+        worker=socket.gethostname(),
+        pid=os.getpid(),
+    ).model_dump(mode="json", by_alias=True)
 
 
 # embed --------------------------------------------------------------------------------------
-
-
-def pack_vectors(vectors: Sequence[Sequence[float]]) -> list[str]:
-    """float32 vectors as base64: exact, and ~6x smaller than JSON floats in a Redis message."""
-    return [base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode() for v in vectors]
-
-
-def unpack_vectors(packed: Sequence[str]) -> list[list[float]]:
-    return [np.frombuffer(base64.b64decode(p), dtype="<f4").tolist() for p in packed]
 
 
 def embed_texts(embedder: TextEmbedder, texts: Sequence[str]) -> dict[str, Any]:
@@ -198,9 +148,9 @@ def embed_texts(embedder: TextEmbedder, texts: Sequence[str]) -> dict[str, Any]:
     if not all(isinstance(t, str) for t in texts):
         raise InvalidRequest("embed takes a list of strings")
     vectors = embedder.embed(list(texts))
-    return {
-        "vectors": pack_vectors(vectors),
-        "batch": len(texts),
-        "elapsed_s": time.perf_counter() - started,
-        "pid": os.getpid(),
-    }
+    return EmbedResponse(
+        vectors=pack_vectors(vectors),
+        batch=len(texts),
+        elapsed_s=time.perf_counter() - started,
+        pid=os.getpid(),
+    ).model_dump()

@@ -33,11 +33,11 @@ from celery.signals import (
 from assistant import tracing
 from assistant.blobs import BlobStore
 from assistant.config import Settings, get_settings
+from assistant.dispatch import names, propagation
+from assistant.dispatch.celery_app import make_celery
+from assistant.dispatch.local import LoadedEncoders
 from assistant.embeddings import TextEmbedder
-from assistant.encoding import LoadedEncoders
-from workers import context as propagation
-from workers import names
-from workers.plugins import registry_for
+from assistant.plugins.registry import registry_for
 
 log = logging.getLogger(__name__)
 
@@ -193,14 +193,12 @@ class _MainThreads:
 
 
 def settings_transport(settings: Settings) -> dict[str, Any]:
-    from workers.app import make_celery
-
     return dict(make_celery(settings).conf.broker_transport_options or {})
 
 
 _threads = _MainThreads()
 
-# request id, job id and trace context from the task headers (workers/context.py) -------------
+# request id, job id and trace context from the task headers (propagation.py) ----------------
 _active: dict[str, tuple[Any, Any]] = {}
 
 

@@ -11,8 +11,9 @@ import os
 import socket
 from typing import Any
 
+from assistant.dispatch import names
+from assistant.dispatch.payloads import EmbedRequest, EncodeRequest
 from assistant.errors import AssistantError
-from workers import names
 from workers.app import app
 from workers.encode import TransientError, embed_texts, encode_items
 from workers.startup import runtime
@@ -31,8 +32,11 @@ TRANSIENT = (TransientError, ConnectionError, TimeoutError)
 def encode(
     *, encoder: str, items: list[dict[str, Any]], options: dict[str, Any] | None = None
 ) -> dict[str, Any]:
+    body = EncodeRequest(encoder=encoder, items=items, options=options)
     rt = runtime()
-    return encode_items(rt.encoders, rt.blobs, encoder, items, options, queues=rt.queues)
+    return encode_items(
+        rt.encoders, rt.blobs, body.encoder, body.items, body.options, queues=rt.queues
+    )
 
 
 @app.task(
@@ -45,7 +49,7 @@ def encode(
     throws=(AssistantError,),
 )
 def embed(*, texts: list[str]) -> dict[str, Any]:
-    return embed_texts(runtime().embedder, texts)
+    return embed_texts(runtime().embedder, EmbedRequest(texts=texts).texts)
 
 
 @app.task(name=names.TASK_PING, acks_late=False)

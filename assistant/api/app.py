@@ -16,9 +16,10 @@ from assistant.api.routes import admin, chat, conversations, documents, files, m
 from assistant.api.routes import jobs as jobs_routes
 from assistant.api.routes import metrics as metrics_routes
 from assistant.bots import slack_route as slack_events
-from assistant.config import Settings, get_settings
-from assistant.logs import RequestIdMiddleware
+from assistant.config import Settings, ensure_api_key, get_settings
+from assistant.logs import RequestIdMiddleware, setup_logging
 from assistant.services import Services
+from assistant.tracing import TracingMiddleware, setup_tracing
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +29,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if getattr(app.state, "services", None) is None:
-            app.state.services = Services.build(settings)
-            app.state.services.warm_up()
-        yield
+        running: Services | None = getattr(app.state, "services", None)
+        if running is None:
+            running = app.state.services = Services.build(settings)
+            running.warm_up()
+        await running.start()  # the job scanner resumes jobs an earlier process left behind
+        try:
+            yield
+        finally:
+            await running.aclose()  # jobs released for the next process, broker connections
 
     app = FastAPI(title="assistant", version=__version__, lifespan=lifespan)
     app.state.services = services
@@ -39,17 +45,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for module in (chat, meta, documents, files, conversations, admin):
         app.include_router(module.router)
     app.include_router(slack_events.router)  # POST /slack/events (bots extra; 404 until configured)
-    app.include_router(jobs_routes.router)  # /v1/jobs (its lifespan resumes unfinished jobs)
+    app.include_router(jobs_routes.router)  # /v1/jobs
     app.include_router(metrics_routes.router)  # GET /metrics (Prometheus)
     app.add_middleware(metrics_routes.HTTPMetrics)
     app.add_middleware(RequestGuard)  # per-key limits released, audit record written
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # every log line of a request has its id
-    if settings.tracing.enabled:
-        from assistant.tracing import TracingMiddleware, setup_tracing
-
-        if setup_tracing(settings.tracing, service="api"):
-            app.add_middleware(TracingMiddleware)  # outermost: the request's SERVER span
+    if settings.tracing.enabled and setup_tracing(settings.tracing, service="api"):
+        app.add_middleware(TracingMiddleware)  # outermost: the request's SERVER span
     return app
 
 
@@ -59,11 +62,8 @@ def create_app_from_env() -> FastAPI:
     Settings come from the environment (``ASSISTANT_*``); logs are JSON lines; every process
     builds its own Services. Unlike ``assistant serve`` nothing embedded is started: set
     ``ASSISTANT_WORKERS__REDIS_URL`` (and, for several replicas, a Chroma server, an SQL
-    database and a shared blob store; see docs/scaling.md).
+    database and a shared blob store; see the README's scaling section).
     """
-    from assistant.config import ensure_api_key
-    from assistant.logs import setup_logging
-
     settings = get_settings()
     setup_logging(settings.log_level, settings.log_json)
     if ensure_api_key(settings):

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from assistant.api.guard import admit
 from assistant.auth import Principal
 from assistant.errors import AuthenticationFailed, PermissionDenied, ServiceUnavailable
 from assistant.services import Services
@@ -25,8 +26,6 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 def authenticate(request: Request, services: ServicesDep) -> Principal:
     """Who is calling (401 otherwise), then that key's rate and concurrency limits (429)."""
-    from assistant.api.guard import admit
-
     principal = identify(request, services)
     admit(request, services, principal)
     return principal
@@ -43,11 +42,9 @@ def identify(request: Request, services: Services) -> Principal:
             "missing API key: send it as 'Authorization: Bearer <key>'", code="missing_api_key"
         )
     token = token.strip()
-    resolver = services.extras.get("key_resolver")
-    if resolver is not None:  # hashed per-tenant keys, when configured
-        principal = resolver(token)
-        if principal is not None:
-            return principal
+    principal = services.security.key_resolver(token)  # hashed per-tenant keys first
+    if principal is not None:
+        return principal
     for key in settings.api.api_keys:
         if hmac.compare_digest(token.encode(), key.get_secret_value().encode()):
             key_id = hashlib.sha256(token.encode()).hexdigest()[:12]

@@ -19,9 +19,8 @@ from fastapi import Request
 
 from assistant.audit import audit
 from assistant.auth import Principal
-from assistant.config import Settings
-from assistant.ratelimit import KeyLimiter, Limits, Release
-from assistant.store import Database
+from assistant.ratelimit import Release
+from assistant.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -35,36 +34,15 @@ class GuardContext:
     limited: bool = False
 
 
-def security_extras(settings: Settings, db: Database) -> dict[str, Any]:
-    """``services.extras`` entries: the hashed-key resolver and the per-key limiter."""
-    from assistant.audit import configure_audit_file
-    from assistant.keys import KeyResolver, KeyStore
-
-    api = settings.api
-    if api.audit_log:
-        configure_audit_file(api.audit_log)
-    limits = Limits(
-        per_minute=api.rate_limit_per_minute,
-        burst=api.rate_limit_burst,
-        concurrent=api.max_concurrent_requests,
-    )
-    store = KeyStore(db)
-    return {
-        "key_store": store,
-        "key_resolver": KeyResolver(store, ttl_s=api.key_cache_ttl_s),
-        "limiter": KeyLimiter(limits, settings.workers.redis_url),
-    }
-
-
-def admit(request: Request, services: Any, principal: Principal) -> None:
+def admit(request: Request, services: Services, principal: Principal) -> None:
     """Apply the key's limits (raises RateLimited) and remember who is calling."""
     context: GuardContext | None = request.scope.get(SCOPE_KEY)
     if context is not None:
         if context.principal is not None:  # already admitted (dependency used twice)
             return
         context.principal = principal
-    limiter: KeyLimiter | None = services.extras.get("limiter")
-    if limiter is None or not limiter.enabled:
+    limiter = services.security.limiter
+    if not limiter.enabled:
         return
     try:
         # without the middleware nothing would release a slot: rate limits only

@@ -18,20 +18,18 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 from sqlalchemy import select
 
 from assistant.errors import AssistantError, PayloadTooLarge, UnprocessableMedia
-from assistant.orchestrator import Answer, ChatInput, ChatTurn, Citation, Finding
+from assistant.media import format_bytes
+from assistant.orchestrator import Answer, Citation, Finding
 from assistant.orchestrator.prompt import timestamp
 from assistant.plugins.contract import MediaItem
+from assistant.services import Services
 from assistant.store.models import Conversation
-
-if TYPE_CHECKING:
-    from assistant.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -236,8 +234,6 @@ async def download(
 
 
 def _too_large(name: str, max_bytes: int) -> str:
-    from assistant.media import format_bytes
-
     return f"{name} is larger than the bots' limit of {format_bytes(max_bytes)}"
 
 
@@ -277,14 +273,18 @@ class BotBridge:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def find_conversation(self, tenant: str, external_key: str) -> Conversation | None:
+    async def find_conversation(self, tenant: str, external_key: str) -> Conversation | None:
         """The conversation a thread maps onto, without creating one."""
-        with self.services.db.session() as s:
-            return s.scalars(
-                select(Conversation).where(
-                    Conversation.tenant == tenant, Conversation.external_key == external_key
-                )
-            ).first()
+
+        def find() -> Conversation | None:
+            with self.services.db.session() as s:
+                return s.scalars(
+                    select(Conversation).where(
+                        Conversation.tenant == tenant, Conversation.external_key == external_key
+                    )
+                ).first()
+
+        return await asyncio.to_thread(find)
 
     async def stage(
         self, tenant: str, files: Sequence[Downloaded], notes: Sequence[Finding] = ()
@@ -312,34 +312,18 @@ class BotBridge:
         title: str = "",
         incoming: Incoming | None = None,
     ) -> Answer:
-        db = self.services.db
+        chat_service = self.services.chat
         incoming = incoming or Incoming()
-        conv = db.conversation_for_key(tenant, external_key, title=title[:200])
-        turns = [
-            ChatTurn(m.role, m.content)  # type: ignore[arg-type]
-            for m in db.history(tenant, conv.id)
-            if m.role in ("user", "assistant")
-        ]
+        conv = await asyncio.to_thread(
+            self.services.db.conversation_for_key, tenant, external_key, title[:200]
+        )
         question = text.strip() or _default_question(incoming)
-        turns.append(ChatTurn("user", question))
-        chat = ChatInput(
-            tenant=tenant, messages=turns, attachments=incoming.items, findings=incoming.notes
+        chat = await chat_service.input_for_thread(
+            tenant, conv.id, question, incoming.items, incoming.notes
         )
-        answer = await self.services.orchestrator.answer(chat)
+        answer = await chat_service.answer(chat)
         names = [i.display_name for i in incoming.items] + [n.name for n in incoming.notes]
-        stored = question + (f"\n[attachments: {', '.join(names)}]" if names else "")
-        db.append_messages(
-            tenant,
-            conv.id,
-            [
-                {"role": "user", "content": stored},
-                {
-                    "role": "assistant",
-                    "content": answer.text,
-                    "citations": [c.model_dump() for c in answer.citations],
-                },
-            ],
-        )
+        await chat_service.record(tenant, conv.id, question, names, answer)
         return answer
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -31,9 +31,7 @@ from assistant.bots.common import (
 from assistant.bots.settings import DiscordBotSettings
 from assistant.errors import AssistantError, PayloadTooLarge
 from assistant.orchestrator import Answer, Finding
-
-if TYPE_CHECKING:
-    from assistant.services import Services
+from assistant.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +98,7 @@ class DiscordBot(commands.Bot):
             key = f"discord:dm:{message.channel.id}"
         elif isinstance(message.channel, discord.Thread):
             key = f"discord:{guild.id}:{message.channel.id}"
-            if not mentioned and self.bridge.find_conversation(tenant, key) is None:
+            if not mentioned and await self.bridge.find_conversation(tenant, key) is None:
                 return  # a thread the assistant is not part of
         elif mentioned:
             key = ""  # decided once the thread exists

@@ -15,7 +15,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
@@ -37,9 +37,7 @@ from assistant.bots.common import (
 from assistant.bots.settings import SlackBotSettings
 from assistant.errors import AssistantError, PayloadTooLarge
 from assistant.orchestrator import Answer, Finding
-
-if TYPE_CHECKING:
-    from assistant.services import Services
+from assistant.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +128,7 @@ class SlackBot:
                 return
             team = self._team(body, event)
             key = self.thread_key(team, event["channel"], thread_ts)
-            if self.bridge.find_conversation(self.tenant_for(team), key) is None:
+            if await self.bridge.find_conversation(self.tenant_for(team), key) is None:
                 return  # a thread the assistant is not part of
         if self._first_time(body, event):
             await self._answer_event(body, event, client)
@@ -343,7 +341,7 @@ class SlackBot:
         """The same path as POST /v1/documents: documents are chunked, media are encoded."""
         try:
             data = await asyncio.to_thread(d.path.read_bytes)
-            result = await self.services.media_ingestor(tenant, d.name, data, d.declared)
+            result = await self.services.ingest.ingest(tenant, d.name, data, d.declared)
         except AssistantError as exc:
             return f"✗ {d.name}: {exc.message}"
         return f"✓ {d.name}: {result.chunks} chunks ({result.document_id})"

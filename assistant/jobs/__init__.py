@@ -7,6 +7,6 @@ lease expired are claimed again and re-run, which is safe because every write is
 final state in one transaction).
 """
 
-from assistant.jobs.models import JOB_KINDS, JOB_STATES, TERMINAL, Job
+from assistant.jobs.models import JOB_STATES, TERMINAL, Job
 
-__all__ = ["JOB_KINDS", "JOB_STATES", "TERMINAL", "Job"]
+__all__ = ["JOB_STATES", "TERMINAL", "Job"]

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from assistant.store.models import Base, new_id
 
-JOB_KINDS = ("ingest", "analyse", "chat")
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 

@@ -1,7 +1,7 @@
 """Runs jobs in the API process; their encode/embed steps go to the workers.
 
-One ``JobManager`` per Services (``services.extras["jobs"]``). A job is claimed with a lease
-(renewed while it runs); a scanner claims queued jobs and running jobs whose lease expired, so
+One ``JobManager`` per Services (``services.jobs``), started and closed with them. A job is
+claimed with a lease (renewed while it runs); a scanner claims queued jobs and running jobs whose lease expired, so
 jobs left behind by a stopped or crashed API process are run again (their writes are
 idempotent). Cancelling marks the row, cancels the local coroutine and revokes the Celery tasks
 the job sent (``terminate=True`` stops one that already runs on a worker).
@@ -13,17 +13,18 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from assistant import metrics
+from assistant.dispatch.protocol import track_tasks
 from assistant.errors import AssistantError, InvalidRequest, ServiceUnavailable
+from assistant.jobs.kinds import KINDS, JobContext, JobKind
 from assistant.jobs.models import TERMINAL, Job
-from assistant.jobs.store import JobStore
-from assistant.jobs.webhook import deliver
+from assistant.jobs.progress import Progress
+from assistant.jobs.webhook import check_url, deliver
+from assistant.logs import job_id as current_job_id
 
 log = logging.getLogger(__name__)
 
@@ -34,95 +35,39 @@ MAX_ATTEMPTS = 20
 RETRY_AFTER_S = 3.0
 
 
-class IngestInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    file_ids: list[str] = Field(default_factory=list, max_length=1000)
-    urls: list[str] = Field(default_factory=list, max_length=100)
-
-    @model_validator(mode="after")
-    def _something(self) -> IngestInput:
-        if not self.file_ids and not self.urls:
-            raise ValueError("give file_ids or urls")
-        return self
-
-
-class AnalyseInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    file_id: str | None = None
-    url: str | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> AnalyseInput:
-        if (self.file_id is None) == (self.url is None):
-            raise ValueError("give exactly one of file_id or url")
-        return self
-
-
 class WebhookInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str = Field(max_length=2000)
     secret: str | None = Field(None, min_length=16, max_length=256)
 
 
-INPUTS: dict[str, type[BaseModel]] = {"ingest": IngestInput, "analyse": AnalyseInput}
-
-
-class Progress:
-    """Per-stage counters, saved to the row (throttled) and pushed to local listeners."""
-
-    def __init__(self, manager: JobManager, job_id: str):
-        self.manager = manager
-        self.job_id = job_id
-        self.stages: dict[str, dict[str, Any]] = {}
-
-    def stage(
-        self, name: str, *, done: int = 0, total: int | None = None, state: str = "running"
-    ) -> None:
-        entry = self.stages.setdefault(name, {"done": 0, "total": total, "state": state})
-        entry.update({"done": done, "state": state})
-        if total is not None:
-            entry["total"] = total
-        self.manager.save_progress(self.job_id, self.stages)
-
-
-Handler = Callable[[Job, Progress], Awaitable[dict[str, Any]]]
-
-
 class JobManager:
-    def __init__(self, services: Any):
-        self.services = services
-        self.store = JobStore(services.db)
+    def __init__(self, ctx: JobContext):
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.store = ctx.store
+        self.kinds: dict[str, JobKind] = dict(KINDS)  # this manager's (a test may swap one)
         self.owner = f"api-{uuid.uuid4().hex[:12]}"
         self.running: dict[str, asyncio.Task[None]] = {}
         self.changed: dict[str, asyncio.Event] = {}
         self._scanner: asyncio.Task[None] | None = None
         self.webhook_tasks: set[asyncio.Task[None]] = set()
         self._progress_writes: dict[str, asyncio.Task[None]] = {}
-        from assistant.jobs import kinds
-
-        self.handlers: dict[str, Handler] = {
-            "ingest": lambda job, p: kinds.run_ingest(services, job, p),
-            "analyse": lambda job, p: kinds.run_analyse(services, job, p),
-            "chat": lambda job, p: kinds.run_chat(services, self.store, job, p),
-        }
 
     # submit / read / cancel -----------------------------------------------------------
 
     async def submit(
         self, tenant: str, kind: str, data: dict[str, Any], webhook: WebhookInput | None
     ) -> Job:
-        from assistant.jobs import kinds
-
-        if kind not in self.handlers:
+        handler = self.kinds.get(kind)
+        if handler is None:
             raise InvalidRequest(
-                f"unknown job kind {kind!r}; use ingest, analyse or chat", param="kind"
+                f"unknown job kind {kind!r}; use {', '.join(sorted(self.kinds))}", param="kind"
             )
-        request = await kinds.validate(self.services, tenant, kind, data)
+        request = await handler.validate(self.ctx, tenant, data)
         fields: dict[str, Any] = {}
         if webhook is not None:
-            from assistant.jobs.webhook import check_url
-
-            await check_url(webhook.url, self.services.settings.media.url_allow_private)
+            await check_url(webhook.url, self.settings.media.url_allow_private)
             fields = {"webhook_url": webhook.url, "webhook_secret": webhook.secret}
         job = await asyncio.to_thread(self.store.create, tenant, kind, request, **fields)
         self.start(job.id)
@@ -153,10 +98,9 @@ class JobManager:
         return job
 
     async def _revoke(self, task_ids: list[Any]) -> None:
-        client = getattr(self.services.orchestrator.dispatch, "client", None)
-        if client is not None and task_ids:
+        if task_ids:
             with contextlib.suppress(Exception):
-                await client.revoke([str(t) for t in task_ids], terminate=True)
+                await self.ctx.dispatch.revoke([str(t) for t in task_ids])
 
     # running --------------------------------------------------------------------------
 
@@ -168,22 +112,22 @@ class JobManager:
         task.add_done_callback(lambda _: self.running.pop(job_id, None))
 
     async def _run(self, job_id: str) -> None:
-        from workers.dispatch import task_sink
-
         if not await asyncio.to_thread(self.store.claim, job_id, self.owner, LEASE_S):
             return
         job = await asyncio.to_thread(self.store.get, None, job_id)
         self._notify(job_id)
-        sink: list[str] = []
-        task_sink.set(sink)
-        from assistant.logs import job_id as job_id_var
+        with track_tasks() as sink:
+            await self._run_claimed(job, sink)
 
-        job_id_var.set(job_id)  # this task's own context: log lines and task headers carry it
-        progress = Progress(self, job_id)
+    async def _run_claimed(self, job: Job, sink: list[str]) -> None:
+        job_id = job.id
+        current_job_id.set(job_id)  # this task's own context: log lines and task headers carry it
+        kind = self.kinds[job.kind]
+        progress = Progress(self.save_progress, job_id)
         renew = asyncio.get_running_loop().create_task(self._renew(job_id, sink))
         state, result, error = "failed", None, None
         try:
-            result = await self.handlers[job.kind](job, progress)
+            result = await kind.run(self.ctx, job, progress)
             state = "succeeded"
         except asyncio.CancelledError:
             renew.cancel()
@@ -216,7 +160,7 @@ class JobManager:
         finally:
             renew.cancel()
         await self._flush_progress(job_id)  # the final progress is written before the state
-        if job.kind != "chat" or state != "succeeded":  # chat finishes itself, with its messages
+        if not kind.finishes_itself or state != "succeeded":
             finished = await asyncio.to_thread(
                 self.store.finish, job_id, state, result=result, error=error
             )
@@ -275,9 +219,7 @@ class JobManager:
     def _webhook(self, job: Job) -> None:
         if not job.webhook_url:
             return
-        secret = (
-            job.webhook_secret or self.services.settings.workers.webhook_secret.get_secret_value()
-        )
+        secret = job.webhook_secret or self.settings.workers.webhook_secret.get_secret_value()
         if not secret:
             log.warning("job %s has a webhook but no secret; not sent", job.id)
             return
@@ -286,7 +228,7 @@ class JobManager:
 
         async def send() -> None:
             status = await deliver(
-                url, secret, payload, allow_private=self.services.settings.media.url_allow_private
+                url, secret, payload, allow_private=self.settings.media.url_allow_private
             )
             await asyncio.to_thread(self.store.update, job.id, webhook_status=status[:64])
 
@@ -327,14 +269,3 @@ class JobManager:
         for task in list(self.webhook_tasks):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(task), 5)
-
-
-def job_manager(services: Any) -> JobManager:
-    manager = services.extras.get("jobs")
-    if manager is None:
-        manager = services.extras["jobs"] = JobManager(services)
-    return manager
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

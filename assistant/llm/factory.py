@@ -5,6 +5,7 @@ from __future__ import annotations
 from langchain_core.language_models.chat_models import BaseChatModel
 
 from assistant.config import LLMSettings
+from assistant.llm.llamacpp import LlamaCppChat, packaged_gguf
 
 
 def model_id(settings: LLMSettings) -> str:
@@ -13,8 +14,6 @@ def model_id(settings: LLMSettings) -> str:
 
 def make_chat_model(settings: LLMSettings) -> BaseChatModel:
     if settings.provider == "local":
-        from assistant.llm.llamacpp import LlamaCppChat, packaged_gguf
-
         return LlamaCppChat(
             model_path=settings.model_path or str(packaged_gguf()),
             n_ctx=settings.n_ctx,

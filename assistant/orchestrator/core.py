@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -17,16 +17,13 @@ from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrou
 
 from assistant import metrics, tracing
 from assistant.config import RetrievalSettings
+from assistant.dispatch.protocol import EncodeDispatch
 from assistant.errors import AssistantError, ServiceUnavailable
 from assistant.orchestrator.prompt import build_messages
 from assistant.orchestrator.types import Answer, ChatInput, Finding, Prepared, Usage
-from assistant.plugins.contract import Encoding, MediaItem
 from assistant.retrieval.store import Hit, VectorStore
 
 log = logging.getLogger(__name__)
-
-# Encodes a tenant's attachments (in workers or in-process); one result or exception per item.
-EncodeDispatch = Callable[[str, Sequence[MediaItem]], Awaitable[list[Encoding | BaseException]]]
 
 
 class Orchestrator:
@@ -68,7 +65,7 @@ class Orchestrator:
                 for a in chat.attachments
             ]
         with tracing.span("orchestrator.encode", {"attachments": len(chat.attachments)}):
-            results = await self.dispatch(chat.tenant, chat.attachments)
+            results = await self.dispatch.encode(chat.tenant, chat.attachments)
         for item, result in zip(chat.attachments, results, strict=True):
             if isinstance(result, ServiceUnavailable):
                 # no worker / no broker: a clear 503 (Retry later), not an answer without it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import logging
 from collections.abc import Iterable
@@ -10,6 +11,7 @@ from types import ModuleType
 import pluggy
 from pydantic import BaseModel
 
+from assistant.config import Settings
 from assistant.errors import PluginError, UnsupportedMedia
 from assistant.plugins import hookspecs
 from assistant.plugins.contract import Device, Encoder, Modality
@@ -88,6 +90,17 @@ class Registry:
                 ) from exc
             self.add_plugin(module, ep.name)
 
+    def add_modules(self, modules: Iterable[str]) -> None:
+        """Register plugin modules by dotted path (tests, local development), once each."""
+        for dotted in modules:
+            if self.pm.has_plugin(dotted):
+                continue
+            try:
+                module = importlib.import_module(dotted)
+            except Exception as exc:
+                raise PluginError(f"plugin module {dotted!r} failed to import: {exc}") from exc
+            self.add_plugin(module, dotted)
+
     # lookup -------------------------------------------------------------------------
 
     def supported_media_types(self) -> set[str]:
@@ -124,7 +137,14 @@ class Registry:
         return {"plugins": [{"name": p, "encoders": e} for p, e in plugins.items()]}
 
 
-def build_registry(allow: Iterable[str] = ()) -> Registry:
+def build_registry(allow: Iterable[str] = (), modules: Iterable[str] = ()) -> Registry:
+    """The installed plugins (entry points, limited by ``allow``) plus plugin modules by path."""
     registry = Registry()
     registry.load_entry_points(allow)
+    registry.add_modules(modules)
     return registry
+
+
+def registry_for(settings: Settings) -> Registry:
+    """The registry a process of this deployment sees: allowed plugins plus extra modules."""
+    return build_registry(settings.plugins.allow, settings.workers.plugin_modules)

@@ -14,6 +14,7 @@ from typing import Any
 
 from assistant.config import RetrievalSettings
 from assistant.errors import AssistantError, PayloadTooLarge, UnprocessableMedia, UnsupportedMedia
+from assistant.media import check_pdf
 from assistant.retrieval.store import Chunk, VectorStore
 from assistant.store import Database, Document
 
@@ -104,8 +105,6 @@ def _pdf_sections(data: bytes, name: str) -> list[Section]:
 
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
-
-    from assistant.media import check_pdf
 
     try:
         reader = PdfReader(io.BytesIO(data))

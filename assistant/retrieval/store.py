@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from assistant.config import RetrievalSettings, StorageSettings
-from assistant.embeddings import TextEmbedder
+from assistant.embeddings import TextEmbedder, get_embedder
 from assistant.errors import ServiceUnavailable
 
 _SAFE = re.compile(r"[^a-zA-Z0-9_-]")
@@ -64,8 +64,6 @@ class _Embedding:
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> _Embedding:
-        from assistant.embeddings import get_embedder
-
         return _Embedding(get_embedder())
 
     def default_space(self) -> str:

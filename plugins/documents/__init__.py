@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.plugins import Encoder, Encoding, MediaItem, Modality, Segment, hookimpl
+from assistant.retrieval.ingest import extract_sections
 
 
 class DocumentOptions(BaseModel):
@@ -24,8 +25,6 @@ class DocumentTextEncoder(Encoder):
     default_batch_size = 8
 
     def encode(self, items: Sequence[MediaItem], options: BaseModel) -> list[Encoding]:
-        from assistant.retrieval.ingest import extract_sections
-
         assert isinstance(options, DocumentOptions)
         out = []
         for item in items:

@@ -8,8 +8,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from assistant.config import get_settings
 from assistant.media import VIDEO_TYPES, format_duration
 from assistant.plugins.contract import Device, Encoder, Encoding, MediaItem, Modality, Segment
+from plugins.video.frames import sample_frames
+from plugins.vision.encoder import VisionEncoder, VisionOptions
+from plugins.whisper.encoder import WhisperEncoder, WhisperOptions
 
 
 class VideoOptions(BaseModel):
@@ -46,16 +50,10 @@ class VideoEncoder(Encoder):
 
     def load(self) -> None:
         with self._lock:
-            from assistant.config import get_settings
-
             self._limits = get_settings().media
             if self._vision is None:
-                from plugins.vision.encoder import VisionEncoder
-
                 self._vision = VisionEncoder()
             if self._whisper is None:
-                from plugins.whisper.encoder import WhisperEncoder
-
                 self._whisper = WhisperEncoder()
         self._vision.load()
         self._whisper.load()
@@ -70,10 +68,6 @@ class VideoEncoder(Encoder):
         return [self._encode_one(item, opts) for item in items]
 
     def _encode_one(self, item: MediaItem, opts: VideoOptions) -> Encoding:
-        from plugins.video.frames import sample_frames
-        from plugins.vision.encoder import VisionOptions
-        from plugins.whisper.encoder import WhisperOptions
-
         limits = self._limits
         name = item.display_name
         sampled = sample_frames(

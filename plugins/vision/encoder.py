@@ -20,8 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from assistant.config import get_settings
+from assistant.embeddings import get_embedder
 from assistant.media import IMAGE_TYPES
 from assistant.plugins.contract import Device, Encoder, Encoding, MediaItem, Modality, Segment
+from plugins.vision.clip import ClipEmbedder
+from plugins.vision.images import open_image
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -81,9 +85,6 @@ class VisionEncoder(Encoder):
             from efficientnet_lite_pytorch import EfficientNet
             from rapidocr_onnxruntime import RapidOCR
 
-            from assistant.config import get_settings
-            from assistant.embeddings import get_embedder
-
             settings = get_settings()
             self.max_pixels = settings.media.max_image_pixels
             self._labels = imagenet_labels()
@@ -102,8 +103,6 @@ class VisionEncoder(Encoder):
                 self._clip_model if self._clip_model is not None else settings.plugins.clip_model
             )
             if clip_model:
-                from plugins.vision.clip import ClipEmbedder
-
                 self._clip = ClipEmbedder(clip_model, device=settings.plugins.device)
                 self._clip.load()
             self._loaded = True
@@ -187,8 +186,6 @@ class VisionEncoder(Encoder):
         return VisionOptions.model_validate(options.model_dump() if options is not None else {})
 
     def encode(self, items: Sequence[MediaItem], options: BaseModel) -> list[Encoding]:
-        from plugins.vision.images import open_image
-
         self.load()
         opts = self._options(options)
         images = [open_image(item.path, self.max_pixels, name=item.display_name) for item in items]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assistant.errors import PayloadTooLarge, UnprocessableMedia
+from assistant.media import image_header_size
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -15,8 +16,6 @@ if TYPE_CHECKING:
 def open_image(path: str | Path, max_pixels: int, *, name: str | None = None) -> PILImage.Image:
     """An RGB copy of the image's first frame; refuses bombs and broken files clearly."""
     from PIL import Image
-
-    from assistant.media import image_header_size
 
     name = name or Path(path).name
     try:

@@ -20,9 +20,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from assistant.config import get_settings
 from assistant.errors import PluginError
 from assistant.media import AUDIO_TYPES
 from assistant.plugins.contract import Device, Encoder, Encoding, MediaItem, Modality, Segment
+from plugins.whisper import models
+from plugins.whisper.audio import iter_audio_chunks
 
 if TYPE_CHECKING:
     import numpy as np
@@ -200,8 +203,6 @@ class WhisperEncoder(Encoder):
     # loading -------------------------------------------------------------------------
 
     def _resolve(self) -> tuple[str, str, Path, str]:
-        from assistant.config import get_settings
-
         settings = get_settings()
         model = self._model_name or settings.plugins.whisper_model
         backend = self._backend_name or settings.plugins.whisper_backend
@@ -219,8 +220,6 @@ class WhisperEncoder(Encoder):
                 "whisper_backend 'openai-whisper' needs plugins.whisper_model_path "
                 "(a local .pt checkpoint); model names would be downloaded"
             )
-        from plugins.whisper import models
-
         folder = models.tiny_en_dir() if model == "tiny.en" else models.base_dir()
         return model, backend, folder, settings.plugins.device
 
@@ -264,8 +263,6 @@ class WhisperEncoder(Encoder):
         max_seconds: float | None = None,
     ) -> Encoding:
         """Transcribe a file (or a video's audio track); ``max_seconds`` overrides the limit."""
-        from plugins.whisper.audio import iter_audio_chunks
-
         self.load()
         chunks = iter_audio_chunks(
             path,

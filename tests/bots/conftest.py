@@ -107,7 +107,7 @@ class RecordingDispatch:
     def __init__(self) -> None:
         self.items: list[MediaItem] = []
 
-    async def __call__(
+    async def encode(
         self, tenant: str, items: Sequence[MediaItem]
     ) -> list[Encoding | BaseException]:
         self.items.extend(items)
@@ -120,6 +120,18 @@ class RecordingDispatch:
             )
             for item in items
         ]
+
+    async def revoke(self, task_ids: Sequence[str]) -> None:
+        """Nothing runs elsewhere."""
+
+    async def ready(self) -> None:
+        """Always ready."""
+
+    async def refresh_metrics(self) -> None:
+        """No queues."""
+
+    async def aclose(self) -> None:
+        """Nothing to close."""
 
 
 @pytest.fixture(scope="session")

@@ -108,7 +108,7 @@ async def test_direct_message_is_answered(bot: DiscordBot) -> None:
     [reply] = drain()
     assert reply.channel == dm
     assert reply.content.startswith(CANNED)
-    conv = bot.bridge.find_conversation(TENANT, f"discord:dm:{dm.id}")
+    conv = await bot.bridge.find_conversation(TENANT, f"discord:dm:{dm.id}")
     assert conv is not None
 
 
@@ -124,7 +124,7 @@ async def test_attachment_is_downloaded_from_the_cdn_and_passed_on(
     assert "photo.png" in fake.fetched
     assert "[1] photo.png" in reply.content
     key = f"discord:{msg.guild.id}:{msg.channel.id}:{msg.id}" if msg.guild else ""
-    conv = bot.bridge.find_conversation(TENANT, key)
+    conv = await bot.bridge.find_conversation(TENANT, key)
     assert conv is not None
     history = bot.services.db.history(TENANT, conv.id)
     assert "photo.png" in history[0].content
@@ -185,7 +185,7 @@ async def test_guild_mention_replies_in_the_new_thread(
     assert calls and calls[0]["name"] == "How tall is the Eiffel Tower?"
     assert reply.channel == thread_stand_in
     guild_id = config.guilds[0].id
-    assert bot.bridge.find_conversation(TENANT, f"discord:{guild_id}:{thread_stand_in.id}")
+    assert await bot.bridge.find_conversation(TENANT, f"discord:{guild_id}:{thread_stand_in.id}")
 
 
 async def test_ask_slash_command_is_registered(bot: DiscordBot) -> None:

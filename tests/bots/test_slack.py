@@ -4,6 +4,7 @@ requests. The LLM is LangChain's fake chat model; retrieval (Chroma + MiniLM) is
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -144,12 +145,12 @@ def env(bot_services: Services, png_bytes: bytes) -> Iterator[Env]:
             tenant=TENANT,
         )
         bot = SlackBot(bot_services, settings)
-        bot_services.extras["slack_bot"] = bot
+        bot_services.slack_bot = bot
         try:
             with ServerThread(create_app(services=bot_services)) as app_server:
                 yield Env(fake, app_server.url, bot_services, bot)
         finally:
-            bot_services.extras.pop("slack_bot", None)
+            bot_services.slack_bot = None
 
 
 def signed(body: bytes, *, ts: int | None = None, secret: str = SIGNING_SECRET) -> dict[str, str]:
@@ -240,7 +241,7 @@ def test_mention_with_image_answers_in_thread_with_sources(env: Env) -> None:
     # the file was fetched from the allowed host, with the bot token, and reached the encoders
     # as a sniffed, stored MediaItem
     assert ("photo.png", f"Bearer {BOT_TOKEN}") in env.fake.downloads
-    dispatch = env.services.orchestrator.dispatch
+    dispatch = env.services.dispatch
     item = [i for i in dispatch.items if i.name == "photo.png"][-1]  # type: ignore[union-attr]
     assert item.media_type == "image/png"
     assert item.path.read_bytes() == env.fake.png
@@ -249,7 +250,7 @@ def test_mention_with_image_answers_in_thread_with_sources(env: Env) -> None:
     assert {"channel": CHANNEL, "timestamp": ts, "name": "eyes"}.items() <= added[-1].items()
     wait_for(lambda: env.fake.named("reactions.remove"))
     # both turns persisted in the conversation for the thread
-    conv = env.bot.bridge.find_conversation(TENANT, f"slack:{TEAM}:{CHANNEL}:{ts}")
+    conv = asyncio.run(env.bot.bridge.find_conversation(TENANT, f"slack:{TEAM}:{CHANNEL}:{ts}"))
     assert conv is not None
     history = env.services.db.history(TENANT, conv.id)
     assert [m.role for m in history] == ["user", "assistant"]
@@ -305,7 +306,7 @@ def test_thread_follow_up_without_mention_keeps_context(env: Env) -> None:
     post_event(env, event_body(follow, "Ev0011"))
     replies = wait_for(lambda: len(replies_in(env, root)) >= 2 and replies_in(env, root))
     assert replies[1]["text"].startswith(CANNED)
-    conv = env.bot.bridge.find_conversation(TENANT, f"slack:{TEAM}:{CHANNEL}:{root}")
+    conv = asyncio.run(env.bot.bridge.find_conversation(TENANT, f"slack:{TEAM}:{CHANNEL}:{root}"))
     assert conv is not None
     history = env.services.db.history(TENANT, conv.id)
     assert [m.content for m in history if m.role == "user"] == [
@@ -383,7 +384,7 @@ def test_file_on_a_foreign_host_is_never_fetched(env: Env) -> None:
     [reply] = wait_for(lambda: replies_in(env, ts))
     assert reply["text"].startswith(CANNED)  # the answer still comes, with notes for the files
     assert len(env.fake.downloads) == before
-    conv = env.bot.bridge.find_conversation(TENANT, f"slack:{TEAM}:{CHANNEL}:{ts}")
+    conv = asyncio.run(env.bot.bridge.find_conversation(TENANT, f"slack:{TEAM}:{CHANNEL}:{ts}"))
     assert conv is not None
     assert "steal.png" in env.services.db.history(TENANT, conv.id)[0].content
 
@@ -452,7 +453,7 @@ def test_route_is_404_until_configured(
 ) -> None:
     from fastapi.testclient import TestClient
 
-    bot_services.extras.pop("slack_bot", None)
+    bot_services.slack_bot = None
     try:
         with TestClient(create_app(services=bot_services)) as client:
             assert client.post("/slack/events", content=b"{}").status_code == 404
@@ -463,4 +464,4 @@ def test_route_is_404_until_configured(
             )
             assert r.status_code == 401  # built from the environment; unsigned is refused
     finally:
-        bot_services.extras.pop("slack_bot", None)
+        bot_services.slack_bot = None

@@ -132,7 +132,7 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
 def _ping(redis_url: str, queue: str, timeout: float) -> dict[str, Any]:
     from celery import Celery
 
-    from workers.names import TASK_PING
+    from assistant.dispatch.names import TASK_PING
 
     app = Celery("topology-probe", broker=redis_url, backend=redis_url, set_as_current=False)
     try:

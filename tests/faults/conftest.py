@@ -193,7 +193,7 @@ class Stack:
         """Ready once a heartbeat names cpu.image and cpu.text (models loaded)."""
         import redis
 
-        from assistant.metrics import worker_heartbeats
+        from assistant.dispatch.heartbeats import worker_heartbeats
 
         def up() -> bool:
             try:

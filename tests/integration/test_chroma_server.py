@@ -47,5 +47,7 @@ def test_ingest_and_search_through_a_chroma_server(make_settings, chroma_url: st
     assert hit.metadata["source"] == "eiffel.md"
     # tenants are separate collections on the server too
     assert [h.metadata["source"] for h in services.store.search("other", "tower", 5)] == ["bees.md"]
-    services.store.upsert("acme", [Chunk("x:0", "extra", {"document_id": "x"})], [[0.0] * 383 + [1.0]])
+    services.store.upsert(
+        "acme", [Chunk("x:0", "extra", {"document_id": "x"})], [[0.0] * 383 + [1.0]]
+    )
     assert services.store.count("acme") == 2

@@ -53,9 +53,7 @@ def services(tmp_path_factory: pytest.TempPathFactory, corpus: Path) -> Services
     loop = asyncio.new_event_loop()
     try:
         for path in sorted(corpus.iterdir()):
-            loop.run_until_complete(
-                services.media_ingestor("default", path.name, path.read_bytes())
-            )
+            loop.run_until_complete(services.ingest.ingest("default", path.name, path.read_bytes()))
     finally:
         loop.close()
     return services
@@ -104,5 +102,5 @@ def test_answer_cites_file_and_timestamp(services: Services) -> None:
 def test_reingesting_media_replaces_its_chunks(services: Services, corpus: Path) -> None:
     before = services.store.count("default")
     data = (corpus / "budget.wav").read_bytes()
-    asyncio.run(services.media_ingestor("default", "budget.wav", data))
+    asyncio.run(services.ingest.ingest("default", "budget.wav", data))
     assert services.store.count("default") == before

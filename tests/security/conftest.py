@@ -80,7 +80,7 @@ def services_of(client: TestClient) -> Services:
 
 
 def new_key(client: TestClient, tenant: str, admin: bool = False) -> dict[str, str]:
-    store: KeyStore = services_of(client).extras["key_store"]
+    store: KeyStore = services_of(client).security.key_store
     _, token = store.create(tenant, name=f"{tenant} test key", admin=admin)
     return {"Authorization": f"Bearer {token}"}
 

@@ -131,7 +131,7 @@ def test_the_api_uses_redis_when_a_url_is_set(tmp_path: Path, redis_url: str) ->
             200,
             429,
         ]
-        limiter = client.app.state.services.extras["limiter"]  # type: ignore[attr-defined]
+        limiter = client.app.state.services.security.limiter  # type: ignore[attr-defined]
         assert limiter._redis is not None
 
 

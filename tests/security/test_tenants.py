@@ -173,7 +173,7 @@ def test_cli_creates_lists_and_revokes_keys(tmp_path: Path, request: pytest.Fixt
         assert c.get("/v1/admin/keys", headers=headers).status_code == 200
         revoked = runner.invoke(cli, ["keys", "revoke", key_id], env=env)
         assert revoked.exit_code == 0, revoked.output
-        services_of(c).extras["key_resolver"].invalidate()  # another process: after the TTL
+        services_of(c).security.key_resolver.invalidate()  # another process: after the TTL
         assert c.get("/v1/models", headers=headers).status_code == 401
     assert runner.invoke(cli, ["keys", "revoke", "key_nope"], env=env).exit_code != 0
     assert runner.invoke(cli, ["keys", "create", "--tenant", "../x"], env=env).exit_code != 0

@@ -9,7 +9,7 @@ import pytest
 
 from assistant import logs, metrics, tracing
 from assistant.config import TracingSettings
-from workers import context as propagation
+from assistant.dispatch import propagation
 
 pytestmark = pytest.mark.unit
 

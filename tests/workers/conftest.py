@@ -110,8 +110,8 @@ class Cluster:
         return proc
 
     def wait_ready(self, queue: str, timeout: float = 180.0) -> dict[str, Any]:
-        from workers.app import make_celery
-        from workers.names import TASK_PING
+        from assistant.dispatch.celery_app import make_celery
+        from assistant.dispatch.names import TASK_PING
 
         celery = make_celery(self.settings())
         result = celery.send_task(TASK_PING, queue=queue)

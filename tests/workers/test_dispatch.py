@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from assistant.blobs import BlobStore
+from assistant.dispatch import CeleryDispatch
 from assistant.errors import UnprocessableMedia, UnsupportedMedia
 from assistant.orchestrator import ChatInput, ChatTurn
 from assistant.plugins.contract import Encoding, MediaItem
+from assistant.plugins.registry import registry_for
 from tests.workers.conftest import Cluster
 from tests.workers.slow_plugin import ECHO_TYPE
-from workers.dispatch import CeleryDispatch
-from workers.plugins import registry_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -28,7 +28,9 @@ def dispatch_for(cluster: Cluster, **workers: object) -> CeleryDispatch:
 
 async def test_image_is_encoded_on_a_worker(cluster: Cluster, media: dict[str, Path]) -> None:
     dispatch = dispatch_for(cluster)
-    [result] = await dispatch("default", [MediaItem(media["coffee"], "image/jpeg", "coffee.jpg")])
+    [result] = await dispatch.encode(
+        "default", [MediaItem(media["coffee"], "image/jpeg", "coffee.jpg")]
+    )
     assert isinstance(result, Encoding), result
     assert result.encoder == "vision"
     assert "espresso" in result.text.lower() or "coffee" in result.text.lower()
@@ -39,7 +41,7 @@ async def test_unsupported_media_is_415_before_queueing(cluster: Cluster, tmp_pa
     dispatch = dispatch_for(cluster)
     path = tmp_path / "x.bin"
     path.write_bytes(b"\x00\x01")
-    [result] = await dispatch("default", [MediaItem(path, "application/x-nothing", "x.bin")])
+    [result] = await dispatch.encode("default", [MediaItem(path, "application/x-nothing", "x.bin")])
     assert isinstance(result, UnsupportedMedia) and result.status == 415
     await dispatch.client.aclose()
 
@@ -54,8 +56,8 @@ def _items(paths: dict[str, Path]) -> list[MediaItem]:
 async def test_chat_with_audio_and_image_is_answered_through_the_workers(
     cluster: Cluster, media: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from assistant.dispatch import CeleryClient
     from assistant.services import Services
-    from workers.dispatch import CeleryClient
 
     sent: list[tuple[str, str, int]] = []
     real_call = CeleryClient.call
@@ -67,7 +69,7 @@ async def test_chat_with_audio_and_image_is_answered_through_the_workers(
 
     monkeypatch.setattr(CeleryClient, "call", spy)
     services = Services.build(cluster.settings())
-    assert isinstance(services.orchestrator.dispatch, CeleryDispatch)
+    assert isinstance(services.dispatch, CeleryDispatch)
     chat = ChatInput(
         tenant="default",
         messages=[ChatTurn("user", "What is said in the recording, and what is in the photo?")],
@@ -87,15 +89,15 @@ async def test_chat_with_audio_and_image_is_answered_through_the_workers(
     by_encoder = {enc: (queue, pid) for enc, queue, pid in sent}
     assert by_encoder["whisper"] == ("cpu.audio", audio_pid)
     assert by_encoder["vision"] == ("cpu.image", image_pid)
-    await services.orchestrator.dispatch.client.aclose()  # type: ignore[attr-defined]
+    await services.dispatch.client.aclose()  # type: ignore[attr-defined]
 
 
 async def test_a_worker_refuses_an_encoder_of_a_queue_it_does_not_consume(
     cluster: Cluster, media: dict[str, Path]
 ) -> None:
     """Misrouted audio on cpu.image is refused there, not transcribed (no model pulled in)."""
-    from workers.encode import item_payload, result_from_payload
-    from workers.names import TASK_ENCODE
+    from assistant.dispatch.names import TASK_ENCODE
+    from assistant.dispatch.payloads import item_payload, result_from_payload
 
     dispatch = dispatch_for(cluster)
     ref = dispatch.blobs.put_bytes("default", media["speech"].read_bytes(), ".wav")
@@ -114,7 +116,7 @@ async def test_bad_input_stays_a_4xx_and_is_not_retried(cluster: Cluster, tmp_pa
     good, bad = tmp_path / "good.echo", tmp_path / "bad.echo"
     good.write_text("hello")
     bad.write_text("bad")
-    results = await dispatch(
+    results = await dispatch.encode(
         "default", [MediaItem(good, ECHO_TYPE, "good"), MediaItem(bad, ECHO_TYPE, "bad")]
     )
     assert isinstance(results[0], Encoding) and results[0].text == "hello"
@@ -132,7 +134,7 @@ async def test_concurrent_requests_are_micro_batched(cluster: Cluster, tmp_path:
         path.write_text(f"item {i}")
         paths.append(path)
     results = await asyncio.gather(
-        *(dispatch("default", [MediaItem(p, ECHO_TYPE, p.name)]) for p in paths)
+        *(dispatch.encode("default", [MediaItem(p, ECHO_TYPE, p.name)]) for p in paths)
     )
     assert [r[0].text for r in results] == [f"item {i}" for i in range(24)]  # type: ignore[union-attr]
     batches = [int(x[2]) for x in cluster.slow_lines() if x[0] == "batch"][before:]
@@ -145,8 +147,8 @@ async def test_a_redelivered_encode_task_gives_the_same_result(
     cluster: Cluster, media: dict[str, Path]
 ) -> None:
     """Encode tasks are pure: running one twice (a redelivery) returns equal findings."""
-    from workers.encode import item_payload
-    from workers.names import TASK_ENCODE
+    from assistant.dispatch.names import TASK_ENCODE
+    from assistant.dispatch.payloads import item_payload
 
     dispatch = dispatch_for(cluster)
     ref = dispatch.blobs.put_bytes("default", media["sign"].read_bytes(), ".png")

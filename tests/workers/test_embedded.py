@@ -13,7 +13,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def test_embedded_runtime_starts_and_stops_redis_and_a_worker(tmp_path: Path) -> None:
-    from workers.dispatch import CeleryClient
+    from assistant.dispatch import CeleryClient
 
     settings = Settings(storage={"data_dir": tmp_path / "data"}, plugins={"allow": ["vision"]})
     with embedded_runtime(settings) as url:
@@ -34,7 +34,7 @@ async def test_embedded_runtime_starts_and_stops_redis_and_a_worker(tmp_path: Pa
 
 
 async def test_in_process_setting_keeps_everything_in_the_api(tmp_path: Path) -> None:
-    from assistant.encoding import InProcessDispatch
+    from assistant.dispatch import InProcessDispatch
     from assistant.services import Services
 
     settings = Settings(
@@ -45,4 +45,4 @@ async def test_in_process_setting_keeps_everything_in_the_api(tmp_path: Path) ->
     with embedded_runtime(settings) as url:
         assert url == "redis://127.0.0.1:1/0"  # nothing started
         services = Services.build(settings)
-        assert isinstance(services.orchestrator.dispatch, InProcessDispatch)
+        assert isinstance(services.dispatch, InProcessDispatch)

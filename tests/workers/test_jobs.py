@@ -15,7 +15,9 @@ import pytest
 
 from assistant.api.app import create_app
 from assistant.api.deps import Principal
-from assistant.jobs.runner import job_manager
+from assistant.jobs.kinds import JobContext
+from assistant.jobs.kinds.analyse import AnalyseKind
+from assistant.jobs.progress import Progress
 from assistant.jobs.store import JobStore
 from assistant.jobs.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from assistant.plugins.contract import MediaItem
@@ -73,7 +75,7 @@ def local() -> Iterator[Local]:
 @pytest.fixture
 async def api(cluster: Cluster) -> AsyncIterator[tuple[httpx.AsyncClient, Services]]:
     services = Services.build(cluster.settings(webhook_secret=SECRET))
-    services.extras["key_resolver"] = lambda token: (
+    services.security.key_resolver = lambda token: (
         Principal(tenant="other", key_id="other") if token == OTHER_KEY else None
     )
     app = create_app(services=services)
@@ -82,8 +84,8 @@ async def api(cluster: Cluster) -> AsyncIterator[tuple[httpx.AsyncClient, Servic
         transport=transport, base_url="http://test", headers={"Authorization": f"Bearer {TEST_KEY}"}
     ) as client:
         yield client, services
-    await job_manager(services).aclose()
-    await services.orchestrator.dispatch.client.aclose()  # type: ignore[attr-defined]
+    await services.jobs.aclose()
+    await services.dispatch.client.aclose()  # type: ignore[attr-defined]
 
 
 async def _wait_state(client: httpx.AsyncClient, job_id: str, timeout: float = 120) -> dict:
@@ -201,12 +203,9 @@ async def test_chat_job_saves_messages_once(api: tuple[httpx.AsyncClient, Servic
     assert job["result"]["text"] == "The answer, from the attachments [1] [2]."
     assert len(services.db.history("default", conv.id)) == 2
     # a re-run of the same job (its API process died after finishing) writes nothing twice
-    from assistant.jobs import kinds
-    from assistant.jobs.runner import Progress
-
-    manager = job_manager(services)
+    manager = services.jobs
     row = manager.store.get("default", job["id"])
-    await kinds.run_chat(services, manager.store, row, Progress(manager, row.id))
+    await manager.kinds["chat"].run(manager.ctx, row, Progress(manager.save_progress, row.id))
     assert len(services.db.history("default", conv.id)) == 2
 
 
@@ -216,15 +215,16 @@ async def test_cancelled_job_stops_its_running_task(
     write_spec: Callable[[str, float], Path],
 ) -> None:
     client, services = api
-    manager = job_manager(services)
+    manager = services.jobs
     spec = write_spec("cancelme", 20)
 
-    async def slow_analyse(job: Any, progress: Any) -> dict[str, Any]:
-        progress.stage("encode", total=1)
-        await services.orchestrator.dispatch(job.tenant, [MediaItem(spec, SLOW_TYPE, "cancelme")])
-        return {"never": True}
+    class SlowAnalyse(AnalyseKind):
+        async def run(self, ctx: JobContext, job: Any, progress: Progress) -> dict[str, Any]:
+            progress.stage("encode", total=1)
+            await ctx.dispatch.encode(job.tenant, [MediaItem(spec, SLOW_TYPE, "cancelme")])
+            return {"never": True}
 
-    manager.handlers["analyse"] = slow_analyse
+    manager.kinds["analyse"] = SlowAnalyse()
     response = await client.post(
         "/v1/jobs", json={"kind": "analyse", "input": {"url": "http://127.0.0.1:9/x"}}
     )
@@ -241,7 +241,7 @@ async def test_cancelled_job_stops_its_running_task(
     job = (await client.get(f"/v1/jobs/{job_id}")).json()
     assert job["state"] == "cancelled" and job["result"] is None
     # the worker's task was terminated: it never finishes, and the worker is free again
-    ping = await asyncio.wait_for(services.orchestrator.dispatch.client.ping("cpu.document"), 30)  # type: ignore[attr-defined]
+    ping = await asyncio.wait_for(services.dispatch.client.ping("cpu.document"), 30)  # type: ignore[attr-defined]
     assert ping["queues"] == ["cpu.document"]
     await asyncio.sleep(2.0)
     assert not any(x[0] == "done" and x[2] == "cancelme" for x in cluster.slow_lines())
@@ -255,7 +255,7 @@ async def test_jobs_survive_an_api_restart(
     services = Services.build(cluster.settings())
     store = JobStore(services.db)
     job = store.create("default", "analyse", {"url": f"{local.base}/media/sign.png"})
-    manager = job_manager(services)
+    manager = services.jobs
     await manager.scan_once()
     for _ in range(600):
         row = store.get("default", job.id)
@@ -265,7 +265,7 @@ async def test_jobs_survive_an_api_restart(
     assert row.state == "succeeded", row.error
     assert "OPEN" in json.dumps(row.result).upper()
     await manager.aclose()
-    await services.orchestrator.dispatch.client.aclose()  # type: ignore[attr-defined]
+    await services.dispatch.client.aclose()  # type: ignore[attr-defined]
 
 
 async def test_jobs_cli_lists_jobs(cluster: Cluster) -> None:
@@ -289,15 +289,15 @@ async def test_metrics_show_queues_workers_tasks_and_http(
     client, services = api
     import redis
 
-    from workers.app import make_celery
-    from workers.names import TASK_PING
+    from assistant.dispatch.celery_app import make_celery
+    from assistant.dispatch.names import TASK_PING
 
     await client.get("/v1/jobs")  # some HTTP traffic
     echo = cluster.root / "metrics.echo"
     echo.write_text("metrics")
     from tests.workers.slow_plugin import ECHO_TYPE
 
-    await services.orchestrator.dispatch("default", [MediaItem(echo, ECHO_TYPE, "m")])
+    await services.dispatch.encode("default", [MediaItem(echo, ECHO_TYPE, "m")])
     celery = make_celery(services.settings)
     celery.send_task(TASK_PING, queue="cpu.video")  # no video worker: it waits there
     celery.close()

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 
 from assistant.blobs import BlobStore
+from assistant.dispatch import CeleryDispatch
 from assistant.embedded import EmbeddedRedis
 from assistant.errors import ServiceUnavailable
 from assistant.logs import job_id
 from assistant.plugins.contract import Encoding, MediaItem
+from assistant.plugins.registry import registry_for
 from tests.workers.conftest import ROOT, VISIBILITY_S, Cluster, wait_for
 from tests.workers.slow_plugin import ECHO_TYPE, SLOW_TYPE
-from workers.dispatch import CeleryDispatch
-from workers.plugins import registry_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -41,7 +41,9 @@ async def test_sigkilled_worker_mid_task_completes_elsewhere_once(
     # longer than the visibility timeout: the keeper must stop a redelivery while B runs it
     seconds = VISIBILITY_S + 4
     spec = write_spec("killme", seconds)
-    pending = asyncio.create_task(dispatch("default", [MediaItem(spec, SLOW_TYPE, "killme")]))
+    pending = asyncio.create_task(
+        dispatch.encode("default", [MediaItem(spec, SLOW_TYPE, "killme")])
+    )
 
     def starts() -> list[list[str]]:
         return [x for x in cluster.slow_lines() if x[0] == "start" and x[2] == "killme"]
@@ -79,7 +81,7 @@ async def test_redis_restart_loses_no_queued_job(tmp_path: Path, cluster: Cluste
         path.write_text("still here")
         # as a job: jobs wait for a worker (interactive requests get a 503 instead, below)
         token = job_id.set("job_restart")
-        pending = asyncio.create_task(dispatch("default", [MediaItem(path, ECHO_TYPE, "q")]))
+        pending = asyncio.create_task(dispatch.encode("default", [MediaItem(path, ECHO_TYPE, "q")]))
         job_id.reset(token)
         import redis
 
@@ -127,7 +129,7 @@ async def test_interactive_request_without_a_worker_fails_fast(
         path = tmp_path / "nobody.echo"
         path.write_text("anyone?")
         started = time.monotonic()
-        [result] = await dispatch("default", [MediaItem(path, ECHO_TYPE, "q")])
+        [result] = await dispatch.encode("default", [MediaItem(path, ECHO_TYPE, "q")])
         assert time.monotonic() - started < 5
         assert isinstance(result, ServiceUnavailable)
         assert "no worker is serving the cuda.document queue" in result.message

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from assistant.api.deps import AdminDep, ServicesDep
 from assistant.audit import audit
 from assistant.auth import Principal
-from assistant.errors import PermissionDenied, ServiceUnavailable
-from assistant.keys import KeyResolver, KeyStore, check_tenant
+from assistant.errors import PermissionDenied
+from assistant.keys import KeyStore, check_tenant
 from assistant.services import Services
 
 router = APIRouter(tags=["admin"])
@@ -32,10 +32,7 @@ class NewKey(BaseModel):
 
 
 def _store(services: Services) -> KeyStore:
-    store = services.extras.get("key_store")
-    if store is None:
-        raise ServiceUnavailable("hashed API keys are not configured in this process")
-    return store
+    return services.security.key_store
 
 
 def _operator(principal: Principal, services: Services) -> bool:
@@ -83,9 +80,7 @@ async def list_keys(
 @router.delete("/v1/admin/keys/{key_id}")
 async def revoke_key(key_id: str, principal: AdminDep, services: ServicesDep) -> dict[str, Any]:
     row = await asyncio.to_thread(_store(services).revoke, key_id, _scope(principal, services))
-    resolver = services.extras.get("key_resolver")
-    if isinstance(resolver, KeyResolver):
-        resolver.invalidate()
+    services.security.invalidate_keys()
     audit(
         "admin.key_revoke",
         key_id=principal.key_id,

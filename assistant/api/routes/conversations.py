@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter
@@ -20,7 +21,7 @@ class NewConversation(BaseModel):
 async def create_conversation(
     body: NewConversation, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
-    conv = services.db.create_conversation(principal.tenant, body.title)
+    conv = await asyncio.to_thread(services.db.create_conversation, principal.tenant, body.title)
     return {"id": conv.id, "object": "conversation", "title": conv.title}
 
 
@@ -28,12 +29,16 @@ async def create_conversation(
 async def get_conversation(
     conversation_id: str, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
-    conv = services.db.get_conversation(principal.tenant, conversation_id)
-    return {
-        "id": conv.id,
-        "object": "conversation",
-        "title": conv.title,
-        "messages": [
-            {"role": m.role, "content": m.content, "citations": m.citations} for m in conv.messages
-        ],
-    }
+    def read() -> dict[str, Any]:
+        conv = services.db.get_conversation(principal.tenant, conversation_id)
+        return {
+            "id": conv.id,
+            "object": "conversation",
+            "title": conv.title,
+            "messages": [
+                {"role": m.role, "content": m.content, "citations": m.citations}
+                for m in conv.messages
+            ],
+        }
+
+    return await asyncio.to_thread(read)

@@ -49,15 +49,19 @@ async def upload_document(
     name = safe_name(source or file.filename)
     if not name:
         raise InvalidRequest("the upload needs a file name", param="file")
-    result = await services.media_ingestor(principal.tenant, name, data, file.content_type)
-    return _doc(services.db.get_document(principal.tenant, result.document_id))
+    result = await services.ingest.ingest(principal.tenant, name, data, file.content_type)
+    return _doc(
+        await asyncio.to_thread(services.db.get_document, principal.tenant, result.document_id)
+    )
 
 
 @router.get("/v1/documents")
 async def list_documents(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
     return {
         "object": "list",
-        "data": [_doc(d) for d in services.db.list_documents(principal.tenant)],
+        "data": [
+            _doc(d) for d in await asyncio.to_thread(services.db.list_documents, principal.tenant)
+        ],
     }
 
 
@@ -65,7 +69,7 @@ async def list_documents(principal: PrincipalDep, services: ServicesDep) -> dict
 async def get_document(
     document_id: str, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
-    return _doc(services.db.get_document(principal.tenant, document_id))
+    return _doc(await asyncio.to_thread(services.db.get_document, principal.tenant, document_id))
 
 
 @router.delete("/v1/documents/{document_id}")

@@ -1,83 +1,50 @@
 """The async job API: POST /v1/jobs (202), GET /v1/jobs[/{id}], GET /v1/jobs/{id}/events (SSE),
 DELETE /v1/jobs/{id} (cancel). Jobs are tenant-scoped: another tenant's id is a 404.
 
-The router's lifespan starts the job scanner (resumes jobs an earlier API process left behind)
-and registers a workers readiness check; it runs inside the app's lifespan (after Services).
+The job manager (``services.jobs``) is started and closed by the app's lifespan with the other
+services; these routes only do HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 from sse_starlette.sse import EventSourceResponse
 
 from assistant.api.deps import PrincipalDep, ServicesDep
+from assistant.errors import InvalidRequest
+from assistant.jobs.kinds import KINDS
 from assistant.jobs.models import JOB_STATES, TERMINAL
-from assistant.jobs.runner import WebhookInput, job_manager
+from assistant.jobs.runner import WebhookInput
 
-
-@contextlib.asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    services = getattr(app.state, "services", None)
-    manager = None
-    if services is not None:
-        manager = job_manager(services)
-        manager.start_scanner()
-        client = getattr(services.orchestrator.dispatch, "client", None)
-        if client is not None:
-            services.extras.setdefault("readiness", {})["workers"] = lambda: _workers_ready(client)
-    try:
-        yield
-    finally:
-        if manager is not None:
-            await manager.aclose()
-        client = getattr(getattr(services, "orchestrator", None), "dispatch", None)
-        close = getattr(getattr(client, "client", None), "aclose", None)
-        if close is not None:
-            with contextlib.suppress(Exception):
-                await close()
-
-
-def _workers_ready(client: Any) -> None:
-    """Every encoder queue has a live worker (heartbeat within 30 s)."""
-    import redis
-
-    from assistant.errors import ServiceUnavailable
-    from assistant.metrics import worker_heartbeats
-
-    conn = redis.Redis.from_url(client.url, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        served = {
-            q for d in worker_heartbeats(conn).values() for q in json.loads(d.get("queues", "[]"))
-        }
-    finally:
-        conn.close()
-    if not served:
-        raise ServiceUnavailable("no worker is connected to the broker")
-
-
-router = APIRouter(tags=["jobs"], lifespan=lifespan)
+router = APIRouter(tags=["jobs"])
 
 
 class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["ingest", "analyse", "chat"]
+    kind: str = Field(json_schema_extra={"enum": list[JsonValue](sorted(KINDS))})
     input: dict[str, Any] = Field(default_factory=dict)
     webhook: WebhookInput | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in KINDS:
+            raise ValueError(f"unknown job kind {kind!r}; use {', '.join(sorted(KINDS))}")
+        return kind
 
 
 @router.post("/v1/jobs", status_code=202)
 async def create_job(
     body: JobRequest, principal: PrincipalDep, services: ServicesDep
 ) -> JSONResponse:
-    manager = job_manager(services)
+    manager = services.jobs
     job = await manager.submit(principal.tenant, body.kind, body.input, body.webhook)
     return JSONResponse(job.public(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
 
@@ -86,11 +53,9 @@ async def create_job(
 async def list_jobs(
     principal: PrincipalDep, services: ServicesDep, state: str | None = None, limit: int = 100
 ) -> dict[str, Any]:
-    from assistant.errors import InvalidRequest
-
     if state is not None and state not in JOB_STATES:
         raise InvalidRequest(f"state must be one of {', '.join(JOB_STATES)}", param="state")
-    manager = job_manager(services)
+    manager = services.jobs
     jobs = await asyncio.to_thread(
         manager.store.list, principal.tenant, state, max(1, min(limit, 1000))
     )
@@ -99,13 +64,13 @@ async def list_jobs(
 
 @router.get("/v1/jobs/{job_id}")
 async def get_job(job_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
-    job = await asyncio.to_thread(job_manager(services).get, principal.tenant, job_id)
+    job = await asyncio.to_thread(services.jobs.get, principal.tenant, job_id)
     return job.public()
 
 
 @router.delete("/v1/jobs/{job_id}")
 async def cancel_job(job_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
-    job = await job_manager(services).cancel(principal.tenant, job_id)
+    job = await services.jobs.cancel(principal.tenant, job_id)
     return job.public()
 
 
@@ -113,7 +78,7 @@ async def cancel_job(job_id: str, principal: PrincipalDep, services: ServicesDep
 async def job_events(
     job_id: str, request: Request, principal: PrincipalDep, services: ServicesDep
 ) -> EventSourceResponse:
-    manager = job_manager(services)
+    manager = services.jobs
     await asyncio.to_thread(manager.get, principal.tenant, job_id)  # 404 before streaming
 
     async def events() -> AsyncIterator[dict[str, str]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter
@@ -16,7 +15,7 @@ router = APIRouter(tags=["meta"])
 
 @router.get("/v1/models")
 async def list_models(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
-    ids = sorted(services.extras.get("model_ids", {services.settings.llm.model_name}))
+    ids = sorted(services.model_ids)
     return {
         "object": "list",
         "data": [{"id": i, "object": "model", "created": 0, "owned_by": "assistant"} for i in ids],
@@ -31,26 +30,14 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz")
 async def readyz(services: ServicesDep) -> JSONResponse:
     checks: dict[str, str] = {}
-
-    def check(name: str, fn: Any) -> None:
+    for name, probe in services.readiness().items():
         try:
-            fn()
+            await probe()
             checks[name] = "ok"
         except AssistantError as exc:
             checks[name] = exc.message
         except Exception as exc:
             checks[name] = f"failed: {exc}"
-
-    def llm_ready() -> None:
-        load = getattr(services.llm, "load", None)
-        if callable(load):
-            load()
-
-    await asyncio.to_thread(check, "store", services.db.ping)
-    await asyncio.to_thread(check, "chroma", services.store.heartbeat)
-    await asyncio.to_thread(check, "llm", llm_ready)
-    for name, probe in services.extras.get("readiness", {}).items():
-        await asyncio.to_thread(check, name, probe)
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks},

@@ -5,7 +5,6 @@ Unauthenticated, like most exporters: bind it to an internal network or scrape t
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
@@ -15,6 +14,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from assistant import metrics
+from assistant.services import Services
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["meta"])
@@ -22,16 +22,10 @@ router = APIRouter(tags=["meta"])
 
 @router.get("/metrics", include_in_schema=False)
 async def prometheus_metrics(request: Request) -> Response:
-    services = getattr(request.app.state, "services", None)
-    client = getattr(
-        getattr(getattr(services, "orchestrator", None), "dispatch", None), "client", None
-    )
-    if client is not None:
-        from workers.names import all_queues
-
-        queues = all_queues(services.registry)  # type: ignore[union-attr]
+    services: Services | None = getattr(request.app.state, "services", None)
+    if services is not None:
         try:
-            await asyncio.to_thread(metrics.refresh_queue_gauges, client.url, queues)
+            await services.dispatch.refresh_metrics()  # queue and worker gauges, from Redis
         except Exception as exc:
             log.warning("queue metrics unavailable: %s", exc)
     registry = metrics.multiprocess_registry()  # uvicorn --workers N: every process's series

@@ -1,4 +1,4 @@
-"""Task and queue names shared by the API (which sends) and the workers (which consume).
+"""Task, queue and header names shared by the API (which sends) and the workers (which consume).
 
 Encoder queues are derived from what each encoder declares: ``{device}.{modality}``
 (``cpu.audio``, ``cpu.image``, ``cpu.video``, ``cuda.video`` ...). ``cpu.text`` carries the
@@ -23,6 +23,9 @@ HEARTBEAT_PREFIX = "assistant:worker:"
 HEARTBEAT_TTL_S = 30
 # the header every published task carries, read by /metrics for the oldest-message age
 ENQUEUED_AT_HEADER = "assistant_enqueued_at"
+# the caller's ids, carried to the worker's log lines (assistant/dispatch/propagation.py)
+REQUEST_ID_HEADER = "assistant_request_id"
+JOB_ID_HEADER = "assistant_job_id"
 
 
 def encoder_queues(registry: Registry, device: str | None = None) -> list[str]:

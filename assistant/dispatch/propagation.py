@@ -3,7 +3,7 @@
 API side: ``capture()`` takes the caller's ids (``assistant.logs`` contextvars) and its
 ``traceparent`` when an item is submitted; a micro-batch that joins items of several requests
 sends their distinct ids comma-joined (``merge``). Every other publish gets the ids of the
-current context in ``before_task_publish`` (``stamp``, workers/app.py).
+current context in ``before_task_publish`` (``stamp``, assistant/dispatch/celery_app.py).
 
 Worker side: ``enter(request)`` on task_prerun sets the same contextvars from the message
 headers, so the worker's JSON log lines carry the API's ids; ``leave`` on task_postrun resets them.
@@ -16,9 +16,8 @@ from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 from assistant import logs, tracing
+from assistant.dispatch.names import JOB_ID_HEADER, REQUEST_ID_HEADER
 
-REQUEST_ID_HEADER = "assistant_request_id"
-JOB_ID_HEADER = "assistant_job_id"
 MAX_IDS = 8  # a batch's header names at most this many requests/jobs
 
 

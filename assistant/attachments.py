@@ -1,5 +1,7 @@
 """Turns OpenAI content parts (image_url, input_audio, file) into validated media on disk.
 
+Used by every way media arrives: the chat API, chat jobs, ingest and analyse jobs, the bots.
+
 The order of checks is the point: count and size limits, then the real type from the bytes,
 then "is there an encoder for it" (415 naming what is supported), then per-modality limits
 (pixels, duration) — all before any encoder work is queued.
@@ -14,9 +16,9 @@ import mimetypes
 from collections.abc import Sequence
 from pathlib import Path
 
-from assistant.api.schemas import AudioPart, FilePart, ImagePart
 from assistant.auth import Principal
 from assistant.blobs import BlobRef, BlobStore
+from assistant.chat.request import AudioPart, FilePart, ImagePart
 from assistant.config import Settings
 from assistant.errors import InvalidRequest, PayloadTooLarge
 from assistant.media import sniff_media_type, validate_media
@@ -24,6 +26,7 @@ from assistant.net import fetch_url
 from assistant.plugins.contract import MediaItem
 from assistant.plugins.registry import Registry
 from assistant.store import Database
+from assistant.store import File as StoredFile
 
 Part = ImagePart | AudioPart | FilePart
 
@@ -124,11 +127,53 @@ class AttachmentResolver:
         await asyncio.to_thread(validate_media, path, media_type, self.settings.media, name=name)
         return ref, path
 
-    async def stage(self, tenant: str, data: bytes, declared: str | None, name: str) -> MediaItem:
-        """Sniff, check for an encoder, store by content hash, validate limits."""
-        media_type = sniff_media_type(data, declared, name=name)
+    async def stage(
+        self,
+        tenant: str,
+        data: bytes,
+        declared: str | None,
+        name: str,
+        *,
+        sniffed: str | None = None,
+    ) -> MediaItem:
+        """Sniff (unless the caller already did: ``sniffed``), check for an encoder, store by
+        content hash, validate limits."""
+        media_type = sniffed or sniff_media_type(data, declared, name=name)
         self.registry.encoder_for(media_type)  # 415 naming what is supported, before any work
         ref, path = await self.store(tenant, data, media_type, name)
         return MediaItem(
             path=path, media_type=media_type, name=name, metadata={"blob": ref.as_dict()}
         )
+
+    # uploads (POST /v1/files) ----------------------------------------------------------------
+
+    async def save_upload(
+        self, tenant: str, data: bytes, declared: str | None, name: str, purpose: str
+    ) -> StoredFile:
+        """Sniff, store by content hash, validate, and record an uploaded file."""
+        media_type = sniff_media_type(data, declared, name=name)
+        ref, _ = await self.store(tenant, data, media_type, name)
+        row = StoredFile(
+            tenant=tenant,
+            filename=name,
+            media_type=media_type,
+            purpose=purpose,
+            blob_key=ref.key,
+            sha256=ref.sha256,
+            bytes=ref.size,
+        )
+        return await asyncio.to_thread(self.db.add_file, row)
+
+    async def delete_upload(self, tenant: str, file_id: str) -> None:
+        """Forget an upload (404 for other tenants' ids); its blob goes with its last user."""
+
+        def delete() -> BlobRef | None:
+            stored = self.db.delete_file(tenant, file_id)
+            # the blob is content-addressed and may be shared by another upload of the bytes
+            if any(f.blob_key == stored.blob_key for f in self.db.list_files(tenant)):
+                return None
+            return BlobRef(key=stored.blob_key, sha256=stored.sha256, size=stored.bytes)
+
+        ref = await asyncio.to_thread(delete)
+        if ref is not None:
+            await asyncio.to_thread(self.blobs.delete, ref)

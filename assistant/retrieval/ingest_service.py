@@ -1,4 +1,8 @@
-"""Ingesting audio, images and video: encoder findings become searchable, timestamped chunks.
+"""The one ingest path: whatever arrives (an upload, a job, the CLI, a bot) is sniffed once,
+then documents are chunked and media encoded, embedded through the ``Embedder`` protocol
+(in this process or on the ``cpu.text`` workers) and written here, in the API process.
+
+Audio, images and video: encoder findings become searchable, timestamped chunks.
 
 Speech segments are merged into windows (about 30 s / 600 characters) so a retrieved chunk has
 enough context; each video frame finding and each image is a chunk of its own. Chunks carry
@@ -10,12 +14,18 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from assistant.api.attachments import AttachmentResolver
-from assistant.errors import AssistantError
+from assistant.attachments import AttachmentResolver
+from assistant.dispatch.protocol import Embedder, EncodeDispatch
+from assistant.errors import AssistantError, UnprocessableMedia
 from assistant.media import check_pdf_file, media_kind, sniff_media_type
-from assistant.orchestrator.core import EncodeDispatch
 from assistant.plugins.contract import Encoding, Segment
-from assistant.retrieval.ingest import Chunk, Ingestor, IngestResult, document_id
+from assistant.retrieval.ingest import (
+    Chunk,
+    Ingestor,
+    IngestResult,
+    document_id,
+    extract_sections,
+)
 
 SPEECH_WINDOW_S = 30.0
 SPEECH_WINDOW_CHARS = 600
@@ -58,24 +68,59 @@ def encoding_pieces(encoding: Encoding) -> list[_Piece]:
     return _merge_speech(list(encoding.segments))
 
 
-class MediaIngestor:
-    def __init__(self, ingestor: Ingestor, resolver: AttachmentResolver, dispatch: EncodeDispatch):
+class IngestService:
+    def __init__(
+        self,
+        ingestor: Ingestor,
+        resolver: AttachmentResolver,
+        dispatch: EncodeDispatch,
+        embedder: Embedder,
+    ):
         self.ingestor = ingestor
         self.resolver = resolver
         self.dispatch = dispatch
+        self.embedder = embedder
 
-    async def __call__(
-        self, tenant: str, source: str, data: bytes, declared: str | None = None
+    async def ingest(
+        self,
+        tenant: str,
+        source: str,
+        data: bytes,
+        declared: str | None = None,
+        *,
+        sniffed: str | None = None,
     ) -> IngestResult:
-        media_type = sniff_media_type(data, declared, name=source)
+        """Ingest one file; re-ingesting a source replaces its chunks (stable ids).
+
+        ``sniffed``: the media type the caller already read from the bytes."""
+        media_type = sniffed or sniff_media_type(data, declared, name=source)
         if media_kind(media_type) == "document":
-            if media_type == "application/pdf":  # page and object bombs, by the settings
-                await asyncio.to_thread(check_pdf_file, data, source, self.resolver.settings.media)
-            return await asyncio.to_thread(
-                self.ingestor.ingest_bytes, tenant, source, data, media_type
-            )
-        item = await self.resolver.stage(tenant, data, media_type, source)
-        [result] = await self.dispatch(tenant, [item])
+            return await self._document(tenant, source, data, media_type)
+        return await self._media(tenant, source, data, media_type)
+
+    async def _document(
+        self, tenant: str, source: str, data: bytes, media_type: str
+    ) -> IngestResult:
+        if not data:
+            raise UnprocessableMedia(f"{source} is empty (0 bytes)")
+        if media_type == "application/pdf":  # page and object bombs, by the settings
+            await asyncio.to_thread(check_pdf_file, data, source, self.resolver.settings.media)
+        doc_id = document_id(tenant, source)
+
+        def chunk() -> list[Chunk]:
+            sections = extract_sections(data, media_type, source)
+            return self.ingestor.chunk(doc_id, source, media_type, sections)
+
+        chunks = await asyncio.to_thread(chunk)
+        vectors = await self.embedder.embed([c.text for c in chunks])
+        given: list[list[float] | None] = list(vectors)
+        return await asyncio.to_thread(
+            lambda: self.ingestor.write(tenant, doc_id, source, media_type, data, chunks, given)
+        )
+
+    async def _media(self, tenant: str, source: str, data: bytes, media_type: str) -> IngestResult:
+        item = await self.resolver.stage(tenant, data, media_type, source, sniffed=media_type)
+        [result] = await self.dispatch.encode(tenant, [item])
         if isinstance(result, BaseException):
             if isinstance(result, AssistantError):
                 raise result
@@ -105,6 +150,11 @@ class MediaIngestor:
                 )
             )
             vectors.append(piece.vector)
+        missing = [i for i, v in enumerate(vectors) if v is None]
+        for i, vector in zip(
+            missing, await self.embedder.embed([chunks[i].text for i in missing]), strict=True
+        ):
+            vectors[i] = vector
         return await asyncio.to_thread(
             lambda: self.ingestor.write(tenant, doc_id, source, media_type, data, chunks, vectors)
         )

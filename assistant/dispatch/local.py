@@ -1,9 +1,9 @@
 """Running encoders on attachments, in this process.
 
-``InProcessDispatch`` satisfies the orchestrator's ``EncodeDispatch``: one result or exception
-per item, in order. Items are grouped by encoder and batched; when a batch fails, its items are
-retried one by one so a single bad file cannot sink the others. The Celery dispatch in
-``workers`` has the same shape.
+``InProcessDispatch`` satisfies ``EncodeDispatch``: one result or exception per item, in
+order. Items are grouped by encoder and batched; when a batch fails, its items are retried one
+by one so a single bad file cannot sink the others. ``LoadedEncoders`` and ``encode_batch`` are
+also what a worker process runs (workers/encode.py), so both paths encode the same way.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from assistant.embeddings import TextEmbedder
 from assistant.errors import AssistantError, EncoderFailed
 from assistant.plugins.contract import Encoder, Encoding, MediaItem
 from assistant.plugins.registry import Registry
@@ -78,7 +79,7 @@ class InProcessDispatch:
         self.encoders = LoadedEncoders(registry)
         self.device = device
 
-    async def __call__(
+    async def encode(
         self, tenant: str, items: Sequence[MediaItem]
     ) -> list[Encoding | BaseException]:
         results: list[Encoding | BaseException | None] = [None] * len(items)
@@ -105,3 +106,27 @@ class InProcessDispatch:
 
         await asyncio.gather(*(run(n, ix) for n, ix in groups.items()))
         return [r if r is not None else EncoderFailed("not encoded") for r in results]
+
+    async def revoke(self, task_ids: Sequence[str]) -> None:
+        """Nothing to revoke: in-process work is cancelled with its coroutine."""
+
+    async def ready(self) -> None:
+        """Always ready: the encoders load on first use, in this process."""
+
+    async def refresh_metrics(self) -> None:
+        """No queues to measure."""
+
+    async def aclose(self) -> None:
+        """Nothing to close."""
+
+
+class LocalEmbedder:
+    """The ``Embedder`` protocol over this process's text embedder (in a thread)."""
+
+    def __init__(self, embedder: TextEmbedder):
+        self.embedder = embedder
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        return await asyncio.to_thread(self.embedder.embed, list(texts))

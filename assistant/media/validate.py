@@ -1,255 +1,27 @@
-"""What a file really is, and whether it is safe and sane to decode.
-
-``sniff_media_type`` looks at the bytes (magic numbers), never at the file name and only at the
-declared MIME type to break ties the bytes cannot (text/markdown vs text/plain).
-``validate_media`` refuses empty, corrupt, truncated, oversized and over-long media with
-errors a person understands, before any model sees them. Image sizes are read from the header
-before anything is decoded (decompression bombs); durations come from container metadata.
+"""Whether a file is safe and sane to decode: ``validate_media`` refuses empty, corrupt,
+truncated, oversized and over-long media with errors a person understands, before any model
+sees them. Image sizes are read from the header before anything is decoded (decompression
+bombs); durations come from container metadata.
 """
 
 from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant.config import MediaLimits
+from assistant.config import MediaLimits, get_settings
 from assistant.errors import PayloadTooLarge, UnprocessableMedia, UnsupportedMedia
-
-IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp"})
-AUDIO_TYPES = frozenset(
-    {
-        "audio/wav",
-        "audio/mpeg",
-        "audio/ogg",
-        "audio/mp4",
-        "audio/webm",
-        "audio/x-matroska",
-        "audio/flac",
-        "audio/aac",
-    }
+from assistant.media.types import (
+    KNOWN_TYPES,
+    format_bytes,
+    format_duration,
+    media_kind,
+    normalize_media_type,
 )
-VIDEO_TYPES = frozenset({"video/mp4", "video/webm", "video/quicktime", "video/x-matroska"})
-DOCUMENT_TYPES = frozenset({"application/pdf", "text/plain", "text/markdown", "text/html"})
-KNOWN_TYPES = IMAGE_TYPES | AUDIO_TYPES | VIDEO_TYPES | DOCUMENT_TYPES
-
-# common aliases clients send as the declared type
-_ALIASES = {
-    "audio/x-wav": "audio/wav",
-    "audio/wave": "audio/wav",
-    "audio/vnd.wave": "audio/wav",
-    "audio/mp3": "audio/mpeg",
-    "audio/x-m4a": "audio/mp4",
-    "audio/m4a": "audio/mp4",
-    "audio/x-flac": "audio/flac",
-    "audio/opus": "audio/ogg",
-    "image/jpg": "image/jpeg",
-    "image/x-ms-bmp": "image/bmp",
-    "video/x-m4v": "video/mp4",
-    "text/x-markdown": "text/markdown",
-}
-
-_SNIFF_BYTES = 8192
-_AUDIO_FTYP_BRANDS = {b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "}
-_IMAGE_FTYP_BRANDS = {b"heic", b"heix", b"mif1", b"msf1", b"avif", b"avis"}
-_BMP_DIB_SIZES = {12, 16, 40, 52, 56, 64, 108, 124}
-
-
-def normalize_media_type(media_type: str | None) -> str | None:
-    """Lower-case, parameters dropped, common aliases mapped (``audio/x-wav`` -> ``audio/wav``)."""
-    if not media_type:
-        return None
-    base = media_type.split(";", 1)[0].strip().lower()
-    return _ALIASES.get(base, base) or None
-
-
-def media_kind(media_type: str) -> str:
-    """``audio``, ``image``, ``video``, ``document`` or ``unknown`` for a (sniffed) media type."""
-    if media_type in AUDIO_TYPES:
-        return "audio"
-    if media_type in IMAGE_TYPES:
-        return "image"
-    if media_type in VIDEO_TYPES:
-        return "video"
-    if media_type in DOCUMENT_TYPES:
-        return "document"
-    return "unknown"
-
-
-def require_kind(
-    media_type: str, kinds: str | set[str] | frozenset[str], name: str = "the file"
-) -> None:
-    """Raise UnsupportedMedia (415) when a route expecting e.g. audio receives something else."""
-    wanted = {kinds} if isinstance(kinds, str) else set(kinds)
-    kind = media_kind(media_type)
-    if kind not in wanted:
-        raise UnsupportedMedia(
-            f"{name} is {media_type} ({kind}); this endpoint accepts {' or '.join(sorted(wanted))}"
-        )
-
-
-# --- sniffing ------------------------------------------------------------------------------
-
-
-def _read_head(source: str | Path | bytes | bytearray | memoryview) -> tuple[bytes, int]:
-    if isinstance(source, bytes | bytearray | memoryview):
-        data = bytes(source)
-        return data[:_SNIFF_BYTES], len(data)
-    path = Path(source)
-    with path.open("rb") as fh:
-        head = fh.read(_SNIFF_BYTES)
-    return head, path.stat().st_size
-
-
-def _probe_streams(source: str | Path | bytes | bytearray | memoryview) -> tuple[bool, bool] | None:
-    """(has_video, has_audio) from container headers via PyAV, or None if it cannot be opened."""
-    try:
-        import av
-    except ImportError:  # pragma: no cover - av is a core dependency
-        return None
-    target: Any = (
-        io.BytesIO(bytes(source))
-        if isinstance(source, bytes | bytearray | memoryview)
-        else str(source)
-    )
-    try:
-        with av.open(target, mode="r") as container:
-            # cover art in m4a files is an attached picture, not a video track
-            has_video = any(
-                s.type == "video" and not (s.disposition & av.stream.Disposition.attached_pic)
-                for s in container.streams
-            )
-            has_audio = any(s.type == "audio" for s in container.streams)
-            return has_video, has_audio
-    except Exception:
-        return None
-
-
-def _looks_like_text(head: bytes) -> bool:
-    if b"\x00" in head:
-        return False
-    sample = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
-    try:
-        text = sample.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # a multi-byte character cut by the sample boundary is still text
-        if exc.start < len(sample) - 4:
-            try:  # legacy single-byte text (Windows-1252, Latin-1)
-                text = sample.decode("cp1252")
-            except UnicodeDecodeError:
-                return False
-        else:
-            text = sample[: exc.start].decode("utf-8")
-    if not text:
-        return False
-    bad = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\n\r\f\v")
-    return bad <= len(text) * 0.01
-
-
-def _text_subtype(head: bytes, declared: str | None) -> str:
-    text = head.decode("utf-8", errors="ignore").lstrip("\ufeff \t\r\n").lower()
-    if text.startswith(("<!doctype html", "<html")) or any(
-        tag in text[:2048] for tag in ("<html", "<head>", "<body")
-    ):
-        return "text/html"
-    if declared in {"text/markdown", "text/plain"}:
-        return declared
-    lines = text.splitlines()
-    if any(line.startswith(("# ", "## ", "```", "- [", "* ")) for line in lines[:50]):
-        return "text/markdown"
-    return "text/plain"
-
-
-def _ebml_doctype(head: bytes) -> str:
-    return "webm" if b"webm" in head[:64] else "matroska"
-
-
-def sniff_media_type(
-    source: str | Path | bytes, declared: str | None = None, *, name: str | None = None
-) -> str:
-    """The real media type of a file (path) or of bytes, from its content.
-
-    ``declared`` (the client's MIME type) is used only where the bytes cannot decide (markdown
-    vs plain text). Raises ``UnprocessableMedia`` for empty input and ``UnsupportedMedia`` when
-    the content matches no known type.
-    """
-    head, size = _read_head(source)
-    declared_n = normalize_media_type(declared)
-    if name is None:
-        name = Path(source).name if isinstance(source, str | Path) else "the upload"
-    if size == 0:
-        raise UnprocessableMedia(f"{name} is empty (0 bytes)")
-
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return "image/gif"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        return "audio/wav"
-    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return "video/x-msvideo"
-    if head.startswith(b"BM") and len(head) >= 18:
-        dib = int.from_bytes(head[14:18], "little")
-        if dib in _BMP_DIB_SIZES:
-            return "image/bmp"
-    if head.startswith(b"%PDF-") or b"%PDF-" in head[:1024]:
-        return "application/pdf"
-    if head.startswith(b"fLaC"):
-        return "audio/flac"
-    if head.startswith(b"OggS"):
-        if b"\x80theora" in head or b"OVP80" in head:
-            return "video/ogg"
-        return "audio/ogg"
-    if head.startswith(b"ID3"):
-        return "audio/mpeg"
-    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0:
-        layer = (head[1] >> 1) & 0x03
-        if layer == 0 and (head[1] & 0xF6) == 0xF0:
-            return "audio/aac"  # ADTS
-        if layer != 0:
-            return "audio/mpeg"
-    if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        compatible = {
-            head[i : i + 4]
-            for i in range(16, min(len(head), 8 + int.from_bytes(head[:4], "big")), 4)
-        }
-        if brand in _IMAGE_FTYP_BRANDS:
-            return "image/heif"
-        if brand in _AUDIO_FTYP_BRANDS:
-            return "audio/mp4"
-        if brand == b"qt  ":
-            return "video/quicktime"
-        streams = _probe_streams(source)
-        if streams is not None and not streams[0] and streams[1]:
-            return "audio/mp4"
-        if streams is None and compatible & _AUDIO_FTYP_BRANDS:
-            return "audio/mp4"
-        return "video/mp4"
-    if head.startswith(b"\x1a\x45\xdf\xa3"):
-        doctype = _ebml_doctype(head)
-        streams = _probe_streams(source)
-        audio_only = streams is not None and not streams[0] and streams[1]
-        if doctype == "webm":
-            return "audio/webm" if audio_only else "video/webm"
-        return "audio/x-matroska" if audio_only else "video/x-matroska"
-    if _looks_like_text(head):
-        return _text_subtype(head, declared_n)
-    raise UnsupportedMedia(
-        f"{name}: the content is not a supported media type"
-        + (f" (declared {declared})" if declared else "")
-        + "; supported: images (PNG, JPEG, WebP, GIF, BMP), audio (WAV, MP3, OGG/Opus, M4A, "
-        "WebM, FLAC), video (MP4, MOV, WebM, MKV), PDF and plain text/Markdown/HTML"
-    )
-
-
-# --- validation ----------------------------------------------------------------------------
 
 
 @dataclass
@@ -263,26 +35,6 @@ class MediaInfo:
     duration_s: float | None = None
     has_audio: bool = False
     has_video: bool = False
-
-
-def format_bytes(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}".replace(".0 ", " ")
-        n /= 1024
-    return f"{n:.1f} GB"  # pragma: no cover
-
-
-def format_duration(seconds: float) -> str:
-    """``5.2 h``, ``12 min``, ``42 s``: durations as people say them."""
-    if seconds >= 3600:
-        value, unit = seconds / 3600, "h"
-    elif seconds >= 60:
-        value, unit = seconds / 60, "min"
-    else:
-        value, unit = seconds, "s"
-    text = f"{value:.1f}".rstrip("0").rstrip(".")
-    return f"{text} {unit}"
 
 
 def image_header_size(head: bytes) -> tuple[int, int] | None:
@@ -529,16 +281,18 @@ def validate_media(
     limits: MediaLimits | None = None,
     *,
     name: str | None = None,
+    plugin_types: Collection[str] = (),
 ) -> MediaInfo:
     """Check a file of a (sniffed) media type against the limits; return what was learned.
+
+    ``plugin_types``: types a plugin brought (the registry's); only their size is checked
+    here, their content by the encoder that accepts them (a 422 from it names the file).
 
     Raises ``UnprocessableMedia`` (422) for empty, corrupt or truncated files,
     ``UnsupportedMedia`` (415) for types the project does not handle, and
     ``PayloadTooLarge`` (413) for files, images or durations over the limits.
     """
     if limits is None:
-        from assistant.config import get_settings
-
         limits = get_settings().media
     path = Path(path)
     name = name or path.name
@@ -553,9 +307,11 @@ def validate_media(
         raise PayloadTooLarge(
             f"{name} is {format_bytes(size)}; the limit is {format_bytes(limits.max_file_bytes)}"
         )
+    info = MediaInfo(media_type=media_type, size_bytes=size)
+    if media_type in plugin_types and media_type not in KNOWN_TYPES:
+        return info
     if media_type not in KNOWN_TYPES:
         raise UnsupportedMedia(f"{name}: media type {media_type or 'unknown'!r} is not supported")
-    info = MediaInfo(media_type=media_type, size_bytes=size)
     kind = media_kind(media_type)
     if kind == "image":
         _image_info(path, media_type, limits, name, info)

@@ -1,0 +1,1 @@
+"""The chat use case: one service for the API route, chat jobs and both bots."""

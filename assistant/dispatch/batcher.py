@@ -1,0 +1,104 @@
+"""Micro-batching on the dispatching side (a worker with prefetch 1 cannot gather messages).
+
+``MicroBatcher`` collects the items for one encoder (or the text embedder) and sends them as
+one task
+
+- at once when a full batch is ready;
+- at once when fewer tasks of that kind are in flight than there are worker processes
+  consuming its queue (an idle system pays no wait);
+- otherwise (every consumer busy) when a task of that kind returns, or after the batching
+  window at the latest.
+
+So batches form exactly when the workers are saturated, across concurrent API requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from assistant.dispatch import propagation
+from assistant.dispatch.protocol import task_sink
+
+
+@dataclass
+class Entry:
+    payload: Any
+    future: asyncio.Future[Any]
+    sink: list[str] | None  # where the task id goes (track_tasks of the submitter)
+    carrier: dict[str, str]  # request/job ids and traceparent of the submitter
+
+
+SendBatch = Callable[[list[Entry]], Awaitable[list[Any]]]
+
+
+class MicroBatcher:
+    def __init__(
+        self,
+        send: SendBatch,
+        max_batch: int,
+        window_s: float,
+        parallelism: Callable[[], int],
+    ):
+        self.send = send
+        self.max_batch = max(1, max_batch)
+        self.window_s = window_s
+        self.parallelism = parallelism
+        self.pending: list[Entry] = []
+        self.inflight = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def submit(self, payloads: Sequence[Any]) -> list[asyncio.Future[Any]]:
+        loop = asyncio.get_running_loop()
+        sink = task_sink()
+        carrier = propagation.capture()
+        entries = [Entry(p, loop.create_future(), sink, carrier) for p in payloads]
+        self.pending.extend(entries)
+        self._pump()
+        return [e.future for e in entries]
+
+    def _pump(self, timer: bool = False) -> None:
+        self.pending = [e for e in self.pending if not e.future.done()]  # drop cancelled
+        while len(self.pending) >= self.max_batch:
+            self._flush(self.max_batch)
+        if not self.pending:
+            self._cancel_timer()
+            return
+        if timer or self.window_s <= 0 or self.inflight < self.parallelism():
+            self._flush(len(self.pending))
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.window_s, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._pump(timer=True)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _flush(self, n: int) -> None:
+        batch, self.pending = self.pending[:n], self.pending[n:]
+        if not self.pending:
+            self._cancel_timer()
+        self.inflight += 1
+        asyncio.get_running_loop().create_task(self._run(batch))
+
+    async def _run(self, batch: list[Entry]) -> None:
+        try:
+            results = await self.send(batch)
+        except BaseException as exc:
+            results = [exc] * len(batch)
+        finally:
+            self.inflight -= 1
+        for entry, result in zip(batch, results, strict=True):
+            if entry.future.done():
+                continue
+            if isinstance(result, BaseException):
+                entry.future.set_exception(result)
+            else:
+                entry.future.set_result(result)
+        self._pump()

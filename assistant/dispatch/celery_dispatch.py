@@ -1,0 +1,192 @@
+"""Encoding and embedding through Celery workers, with the exact shape of the in-process ones.
+
+``CeleryDispatch.encode(tenant, items)`` puts each attachment's bytes in the blob store (unless
+the item already carries a blob reference), sends one encode task per micro-batch to the
+encoder's queue with the references and content hashes, and awaits the results on the event
+loop (bounded by ``workers.result_timeout_s``). ``CeleryEmbedder`` does the same for text
+embeddings on the ``cpu.text`` queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+from assistant import metrics
+from assistant.blobs import BlobRef, BlobStore
+from assistant.config import Settings
+from assistant.dispatch import heartbeats, names, propagation
+from assistant.dispatch.batcher import Entry, MicroBatcher
+from assistant.dispatch.celery_client import CeleryClient
+from assistant.dispatch.payloads import (
+    EmbedResponse,
+    EncodeResponse,
+    item_payload,
+    result_from_payload,
+    unpack_vectors,
+)
+from assistant.errors import AssistantError, EncoderFailed, ServiceUnavailable
+from assistant.logs import job_id
+from assistant.plugins.contract import Encoding, MediaItem
+from assistant.plugins.registry import Registry
+
+
+class CeleryDispatch:
+    """The orchestrator's EncodeDispatch, through Celery workers."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        blobs: BlobStore,
+        client: CeleryClient | None = None,
+        batch_window_ms: float | None = None,
+    ):
+        self.settings = settings
+        self.registry = registry
+        self.blobs = blobs
+        self.client = client or CeleryClient(settings)
+        self.device = settings.plugins.device
+        window = settings.workers.batch_window_ms if batch_window_ms is None else batch_window_ms
+        self.window_s = window / 1000.0
+        self._batchers: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[str, MicroBatcher]
+        ] = weakref.WeakKeyDictionary()
+
+    def _batcher(self, encoder: str) -> MicroBatcher:
+        per_loop = self._batchers.setdefault(asyncio.get_running_loop(), {})
+        batcher = per_loop.get(encoder)
+        if batcher is None:
+            enc = self.registry.encoders[encoder]
+            queue = enc.queue
+
+            async def send(batch: list[Entry]) -> list[Any]:
+                raw = await self.client.call(
+                    names.TASK_ENCODE,
+                    {"encoder": encoder, "items": [e.payload for e in batch], "options": {}},
+                    queue,
+                    sinks=[e.sink for e in batch],
+                    headers=propagation.merge([e.carrier for e in batch]),
+                )
+                out = EncodeResponse.model_validate(raw)
+                metrics.TASK_DURATION.labels("encode", queue, encoder).observe(out.elapsed_s)
+                metrics.TASK_BATCH.labels("encode", queue).observe(len(batch))
+                return [result_from_payload(r) for r in out.results]
+
+            batcher = per_loop[encoder] = MicroBatcher(
+                send, enc.default_batch_size, self.window_s, lambda: self.client.parallelism(queue)
+            )
+        return batcher
+
+    async def _reference(self, tenant: str, item: MediaItem) -> BlobRef:
+        blob = item.metadata.get("blob")
+        if isinstance(blob, dict):
+            return BlobRef.from_dict(blob)
+        return await asyncio.to_thread(
+            lambda: self.blobs.put_bytes(tenant, item.path.read_bytes(), item.path.suffix)
+        )
+
+    async def encode(
+        self, tenant: str, items: Sequence[MediaItem]
+    ) -> list[Encoding | BaseException]:
+        results: list[Encoding | BaseException | None] = [None] * len(items)
+        waiting: list[tuple[int, asyncio.Future[Any]]] = []
+        for index, item in enumerate(items):
+            try:
+                encoder = self.registry.encoder_for(item.media_type, self.device)
+                ref = await self._reference(tenant, item)
+            except AssistantError as exc:
+                results[index] = exc
+                continue
+            except OSError as exc:
+                results[index] = EncoderFailed(f"could not stage {item.display_name}: {exc}")
+                continue
+            if job_id.get() is None and not self.client.has_worker(encoder.queue):
+                # an interactive request should not wait minutes for a worker that may never
+                # come; jobs (job_id set) queue and finish once a worker is back
+                results[index] = ServiceUnavailable(
+                    f"no worker is serving the {encoder.queue} queue right now; try again "
+                    "shortly, or send the file as a job (POST /v1/jobs)"
+                )
+                continue
+            payload = item_payload(ref, item.media_type, item.display_name)
+            [future] = self._batcher(encoder.name).submit([payload])
+            waiting.append((index, future))
+        try:
+            outcomes = await asyncio.gather(*(f for _, f in waiting), return_exceptions=True)
+        except asyncio.CancelledError:
+            for _, f in waiting:
+                f.cancel()
+            raise
+        for (index, _), outcome in zip(waiting, outcomes, strict=True):
+            results[index] = outcome
+        return [r if r is not None else EncoderFailed("not encoded") for r in results]
+
+    async def revoke(self, task_ids: Sequence[str]) -> None:
+        await self.client.revoke(task_ids, terminate=True)
+
+    async def ready(self) -> None:
+        await asyncio.to_thread(self.client.check_workers)
+
+    async def refresh_metrics(self) -> None:
+        queues = names.all_queues(self.registry)
+        await asyncio.to_thread(heartbeats.refresh_queue_gauges, self.client.url, queues)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class CeleryEmbedder:
+    """Text embeddings on the ``cpu.text`` workers, micro-batched like the encoders."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: CeleryClient | None = None,
+        batch_window_ms: float | None = None,
+        max_batch: int | None = None,
+    ):
+        self.client = client or CeleryClient(settings)
+        window = settings.workers.batch_window_ms if batch_window_ms is None else batch_window_ms
+        self.window_s = window / 1000.0
+        self.max_batch = max_batch or settings.retrieval.embedding_batch_size
+        self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MicroBatcher] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _batcher(self) -> MicroBatcher:
+        loop = asyncio.get_running_loop()
+        batcher = self._batchers.get(loop)
+        if batcher is None:
+            queue = names.TEXT_QUEUE
+
+            async def send(batch: list[Entry]) -> list[Any]:
+                raw = await self.client.call(
+                    names.TASK_EMBED,
+                    {"texts": [e.payload for e in batch]},
+                    queue,
+                    sinks=[e.sink for e in batch],
+                    headers=propagation.merge([e.carrier for e in batch]),
+                )
+                out = EmbedResponse.model_validate(raw)
+                metrics.TASK_DURATION.labels("embed", queue, "text").observe(out.elapsed_s)
+                metrics.TASK_BATCH.labels("embed", queue).observe(len(batch))
+                return list(unpack_vectors(out.vectors))
+
+            batcher = self._batchers[loop] = MicroBatcher(
+                send, self.max_batch, self.window_s, lambda: self.client.parallelism(queue)
+            )
+        return batcher
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        if job_id.get() is None and not self.client.has_worker(names.TEXT_QUEUE):
+            raise ServiceUnavailable(
+                f"no worker is serving the {names.TEXT_QUEUE} queue right now; try again "
+                "shortly, or ingest the file as a job (POST /v1/jobs)"
+            )
+        futures = self._batcher().submit(list(texts))
+        return list(await asyncio.gather(*futures))
