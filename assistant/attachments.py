@@ -21,7 +21,7 @@ from assistant.blobs import BlobRef, BlobStore
 from assistant.chat.request import AudioPart, FilePart, ImagePart
 from assistant.config import Settings
 from assistant.errors import InvalidRequest, PayloadTooLarge
-from assistant.media import sniff_media_type, validate_media
+from assistant.media import validate_media
 from assistant.net import fetch_url
 from assistant.plugins.contract import MediaItem
 from assistant.plugins.registry import Registry
@@ -124,7 +124,15 @@ class AttachmentResolver:
         suffix = mimetypes.guess_extension(media_type) or ""
         ref = await asyncio.to_thread(self.blobs.put_bytes, tenant, data, suffix)
         path = await asyncio.to_thread(self.blobs.local_path, ref)
-        await asyncio.to_thread(validate_media, path, media_type, self.settings.media, name=name)
+        await asyncio.to_thread(
+            lambda: validate_media(
+                path,
+                media_type,
+                self.settings.media,
+                name=name,
+                plugin_types=self.registry.plugin_media_types(),
+            )
+        )
         return ref, path
 
     async def stage(
@@ -138,7 +146,7 @@ class AttachmentResolver:
     ) -> MediaItem:
         """Sniff (unless the caller already did: ``sniffed``), check for an encoder, store by
         content hash, validate limits."""
-        media_type = sniffed or sniff_media_type(data, declared, name=name)
+        media_type = sniffed or self.registry.sniff(data, declared, name=name)
         self.registry.encoder_for(media_type)  # 415 naming what is supported, before any work
         ref, path = await self.store(tenant, data, media_type, name)
         return MediaItem(
@@ -151,7 +159,7 @@ class AttachmentResolver:
         self, tenant: str, data: bytes, declared: str | None, name: str, purpose: str
     ) -> StoredFile:
         """Sniff, store by content hash, validate, and record an uploaded file."""
-        media_type = sniff_media_type(data, declared, name=name)
+        media_type = self.registry.sniff(data, declared, name=name)
         ref, _ = await self.store(tenant, data, media_type, name)
         row = StoredFile(
             tenant=tenant,

@@ -110,10 +110,7 @@ class MediaLimits(BaseModel):
 class PluginSettings(BaseModel):
     # names of entry points (plugins) allowed to load; empty = all installed
     allow: list[str] = Field(default_factory=list)
-    whisper_model: Literal["tiny.en", "base"] = "tiny.en"
-    whisper_backend: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
-    whisper_model_path: str = ""
-    clip_model: str = ""
+    # each plugin reads its own settings (ASSISTANT_WHISPER_*, ASSISTANT_VISION_*, ...)
     device: Literal["cpu", "cuda"] = "cpu"
 
 

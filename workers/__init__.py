@@ -1,1 +1,1 @@
-"""Celery workers that host the encoder plugins (see DESIGN.md, "Workers and queues")."""
+"""Celery workers that host the encoder plugins (see docs/architecture.md)."""

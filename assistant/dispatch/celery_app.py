@@ -3,7 +3,7 @@
 Workers build their app from the environment (``workers/app.py``); the API builds its own
 client with ``make_celery(settings)``, so a Settings object given in code (tests) wins there.
 
-Reliability settings (DESIGN.md, "Facts checked"):
+Reliability settings (see the README's "Workers, queues" section):
 - ``task_acks_late`` + ``task_reject_on_worker_lost``: a message is acknowledged only after its
   task finished; a pool child that dies puts it back at once.
 - ``worker_prefetch_multiplier=1``: a busy worker does not sit on messages others could run.

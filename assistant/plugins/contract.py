@@ -1,6 +1,8 @@
 """The encoder contract: what a plugin's encoder declares and returns.
 
 Encoders are cheap to construct (no weights, no torch import); heavy work goes in ``load()``.
+An encoder is generic in its options: ``class MyEncoder(Encoder[MyOptions])`` receives a
+``MyOptions`` instance in ``encode`` (the registry's callers parse and validate them first).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -30,6 +32,22 @@ class Device(StrEnum):
 
 class NoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class MediaSignature:
+    """How the bytes of a media type of a plugin's own begin (``magic`` at ``offset``).
+
+    The registry tries the plugins' signatures before the core's sniffer, so a plugin can bring
+    a type the core has never heard of (``MediaSignature("text/x-hello", b"HELLO")``).
+    """
+
+    media_type: str
+    magic: bytes
+    offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -69,31 +87,54 @@ class Encoding(BaseModel):
     metadata: dict[str, Any] = {}
 
 
-class Encoder(ABC):
+class Encoder(ABC, Generic[OptionsT]):
     """Base class for encoder plugins. Subclasses declare capabilities as class attributes."""
 
     name: ClassVar[str]
     version: ClassVar[str] = "0"
     modality: ClassVar[Modality]
     media_types: ClassVar[frozenset[str]]
+    # byte signatures of media types the core does not know (see MediaSignature)
+    media_signatures: ClassVar[tuple[MediaSignature, ...]] = ()
     device: ClassVar[Device] = Device.CPU
-    Options: ClassVar[type[BaseModel]] = NoOptions
+    Options: type[OptionsT] = NoOptions  # type: ignore[assignment]  # Encoder[NoOptions]
     default_batch_size: ClassVar[int] = 1
+    # settles two encoders that accept the same media type: the higher serves it
+    priority: ClassVar[int | None] = None
 
     @property
     def queue(self) -> str:
         """The Celery queue that hosts this encoder: ``{device}.{modality}``."""
         return f"{self.device.value}.{self.modality.value}"
 
-    def load(self) -> None:  # noqa: B027 - optional hook
+    def load(self) -> None:
         """Load weights. Called once per worker process before the first ``encode``."""
 
     @abstractmethod
-    def encode(self, items: Sequence[MediaItem], options: BaseModel) -> list[Encoding]:
+    def encode(self, items: Sequence[MediaItem], options: OptionsT) -> list[Encoding]:
         """Encode a batch; return one Encoding per item, in order.
 
         Raise ``assistant.errors.UnprocessableMedia`` for an item that cannot be decoded.
         """
 
-    def parse_options(self, raw: dict[str, Any] | None) -> BaseModel:
+    def parse_options(self, raw: dict[str, Any] | None) -> OptionsT:
         return self.Options.model_validate(raw or {})
+
+    def encoding(
+        self,
+        text: str,
+        *,
+        segments: Sequence[Segment] = (),
+        vector: list[float] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Encoding:
+        """The envelope of one result: this encoder's name, version and modality around it."""
+        return Encoding(
+            encoder=self.name,
+            version=self.version,
+            modality=self.modality,
+            text=text,
+            segments=list(segments),
+            vector=vector,
+            metadata=dict(metadata or {}),
+        )

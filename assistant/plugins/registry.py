@@ -1,27 +1,48 @@
-"""Discovers plugins through entry points, validates their encoders at registration."""
+"""Discovers plugins through entry points and validates what they register, loudly and early.
+
+A plugin is a module with hook implementations (``assistant.plugins.hookimpl``). The registry
+registers it with pluggy, checks that every hook it implements exists (``check_pending``: a
+misspelled hook fails here, not silently), calls its ``register_encoders`` through pluggy and
+validates each encoder. Every failure is a ``PluginError`` that names the plugin.
+
+The registry owns the media types: the union of what the encoders accept, the byte signatures
+plugins bring for types of their own (``Encoder.media_signatures``), and which encoder serves
+each type. Two encoders claiming one type is refused unless a ``priority`` settles it.
+"""
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.metadata
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pluggy
 from pydantic import BaseModel
 
 from assistant.config import Settings
 from assistant.errors import PluginError, UnsupportedMedia
+from assistant.media import KNOWN_TYPES, sniff_media_type
 from assistant.plugins import hookspecs
-from assistant.plugins.contract import Device, Encoder, Modality
+from assistant.plugins.contract import Device, Encoder, MediaSignature, Modality
 
 log = logging.getLogger(__name__)
 
+HOOKS = ("register_encoders",)
+SNIFF_BYTES = 8192
 
-def _validate(encoder: object) -> Encoder:
+
+def validate_encoder(encoder: object, plugin: str) -> Encoder[Any]:
+    """The shape checks of registration; raises PluginError naming the plugin."""
+    where = f"plugin {plugin!r}"
     if not isinstance(encoder, Encoder):
-        raise PluginError(f"register() takes an Encoder instance, got {type(encoder).__name__}")
+        raise PluginError(
+            f"{where}: register() takes an Encoder instance, got {type(encoder).__name__}"
+        )
     cls = type(encoder)
     name = getattr(cls, "name", None)
     if (
@@ -29,20 +50,35 @@ def _validate(encoder: object) -> Encoder:
         or not name
         or not name.replace("-", "").replace("_", "").isalnum()
     ):
-        raise PluginError(f"{cls.__name__}.name must be a non-empty identifier, got {name!r}")
+        raise PluginError(
+            f"{where}: {cls.__name__}.name must be a non-empty identifier, got {name!r}"
+        )
+    where = f"{where}, encoder {name!r}"
     if not isinstance(getattr(cls, "modality", None), Modality):
-        raise PluginError(f"encoder {name!r}: modality must be a Modality")
+        raise PluginError(f"{where}: modality must be a Modality")
     if not isinstance(cls.device, Device):
-        raise PluginError(f"encoder {name!r}: device must be a Device")
+        raise PluginError(f"{where}: device must be a Device")
     media = getattr(cls, "media_types", None)
     if not isinstance(media, frozenset) or not media or not all("/" in m for m in media):
-        raise PluginError(
-            f"encoder {name!r}: media_types must be a non-empty frozenset of MIME types"
-        )
+        raise PluginError(f"{where}: media_types must be a non-empty frozenset of MIME types")
     if not (isinstance(cls.Options, type) and issubclass(cls.Options, BaseModel)):
-        raise PluginError(f"encoder {name!r}: Options must be a pydantic model class")
+        raise PluginError(f"{where}: Options must be a pydantic model class")
     if not isinstance(cls.default_batch_size, int) or cls.default_batch_size < 1:
-        raise PluginError(f"encoder {name!r}: default_batch_size must be a positive int")
+        raise PluginError(f"{where}: default_batch_size must be a positive int")
+    if cls.priority is not None and not isinstance(cls.priority, int):
+        raise PluginError(f"{where}: priority must be an int or None")
+    for sig in cls.media_signatures:
+        if not isinstance(sig, MediaSignature) or not sig.magic:
+            raise PluginError(f"{where}: media_signatures must be MediaSignature(type, magic)")
+        if sig.media_type not in media:
+            raise PluginError(
+                f"{where}: a signature names {sig.media_type!r}, which it does not accept"
+            )
+        if sig.media_type in KNOWN_TYPES:
+            raise PluginError(
+                f"{where}: {sig.media_type!r} is identified by the core already; signatures "
+                "are for media types of the plugin's own"
+            )
     return encoder
 
 
@@ -52,27 +88,80 @@ class Registry:
     def __init__(self) -> None:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
-        self.encoders: dict[str, Encoder] = {}
+        self.encoders: dict[str, Encoder[Any]] = {}
         self.plugin_of: dict[str, str] = {}
+        self.signatures: list[MediaSignature] = []
+
+    # registration -------------------------------------------------------------------
 
     def add_plugin(self, module: ModuleType | object, name: str) -> None:
-        self.pm.register(module, name=name)
-        registered: list[Encoder] = []
+        try:
+            self.pm.register(module, name=name)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            raise PluginError(f"plugin {name!r} cannot be registered: {exc}") from exc
+        try:
+            self._register_encoders(module, name)
+        except BaseException:
+            self.pm.unregister(module)
+            raise
 
-        def register(encoder: Encoder) -> None:
-            registered.append(_validate(encoder))
+    def _register_encoders(self, module: object, name: str) -> None:
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(
+                f"plugin {name!r} implements a hook that does not exist: {exc}; "
+                f"the hooks are {', '.join(HOOKS)}"
+            ) from exc
+        impls = [i for i in self.pm.hook.register_encoders.get_hookimpls() if i.plugin is module]
+        if not impls:
+            raise PluginError(f"plugin {name!r} implements no hook{_did_you_mean(module)}")
+        others = [p for _, p in self.pm.list_name_plugin() if p is not module]
+        caller = self.pm.subset_hook_caller("register_encoders", remove_plugins=others)
+        registered: list[Encoder[Any]] = []
 
-        impl = getattr(module, "register_encoders", None)
-        if impl is not None:
-            impl(register=register)
+        def register(encoder: Encoder[Any]) -> None:
+            registered.append(validate_encoder(encoder, name))
+
+        try:
+            caller(register=register)
+        except PluginError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"plugin {name!r}: register_encoders failed: {exc}") from exc
         for encoder in registered:
-            if encoder.name in self.encoders:
-                raise PluginError(
-                    f"encoder name {encoder.name!r} from plugin {name!r} is already registered "
-                    f"by plugin {self.plugin_of[encoder.name]!r}"
-                )
+            self._check_new(encoder, name)
             self.encoders[encoder.name] = encoder
             self.plugin_of[encoder.name] = name
+            self.signatures.extend(encoder.media_signatures)
+
+    def _check_new(self, encoder: Encoder[Any], plugin: str) -> None:
+        if encoder.name in self.encoders:
+            raise PluginError(
+                f"plugin {plugin!r}: encoder name {encoder.name!r} is already registered by "
+                f"plugin {self.plugin_of[encoder.name]!r}"
+            )
+        for other in self.encoders.values():
+            shared = sorted(encoder.media_types & other.media_types)
+            if not shared or encoder.device != other.device:
+                continue
+            if (
+                encoder.priority is None
+                or other.priority is None
+                or encoder.priority == other.priority
+            ):
+                raise PluginError(
+                    f"plugin {plugin!r}: encoder {encoder.name!r} claims {', '.join(shared)}, "
+                    f"which encoder {other.name!r} of plugin {self.plugin_of[other.name]!r} "
+                    "already serves; give both a different `priority` (the higher one serves)"
+                )
+        for sig in encoder.media_signatures:
+            for known in self.signatures:
+                if known.media_type != sig.media_type and _overlap(known, sig):
+                    raise PluginError(
+                        f"plugin {plugin!r}: the signature of {sig.media_type!r} also matches "
+                        f"{known.media_type!r}"
+                    )
 
     def load_entry_points(self, allow: Iterable[str] = ()) -> None:
         allowed = set(allow)
@@ -101,22 +190,45 @@ class Registry:
                 raise PluginError(f"plugin module {dotted!r} failed to import: {exc}") from exc
             self.add_plugin(module, dotted)
 
-    # lookup -------------------------------------------------------------------------
+    # media types --------------------------------------------------------------------
 
     def supported_media_types(self) -> set[str]:
         return {m for enc in self.encoders.values() for m in enc.media_types}
 
-    def encoder_for(self, media_type: str, device: str | None = None) -> Encoder:
-        """The encoder for a media type (preferring the given device)."""
+    def plugin_media_types(self) -> frozenset[str]:
+        """Types the core does not know: the encoder that accepts one also checks its bytes."""
+        return frozenset(self.supported_media_types() - KNOWN_TYPES)
+
+    def sniff(
+        self, source: str | Path | bytes, declared: str | None = None, *, name: str | None = None
+    ) -> str:
+        """The real media type, from the bytes: plugins' signatures first, then the core's."""
+        if self.signatures:
+            head = _head(source)
+            for sig in self.signatures:
+                if head[sig.offset : sig.offset + len(sig.magic)] == sig.magic:
+                    return sig.media_type
+        try:
+            return sniff_media_type(source, declared, name=name)
+        except UnsupportedMedia as exc:
+            who = name or (Path(source).name if isinstance(source, str | Path) else "the upload")
+            raise UnsupportedMedia(
+                f"{who}: the content is not a supported media type"
+                + (f" (declared {declared})" if declared else "")
+                + f"; supported types: {', '.join(sorted(self.supported_media_types())) or 'none'}"
+            ) from exc
+
+    def encoder_for(self, media_type: str, device: str | None = None) -> Encoder[Any]:
+        """The encoder for a media type: the preferred device first, then the highest priority."""
         candidates = [e for e in self.encoders.values() if media_type in e.media_types]
         if not candidates:
             supported = ", ".join(sorted(self.supported_media_types())) or "none"
             raise UnsupportedMedia(
                 f"media type {media_type!r} is not supported; supported types: {supported}"
             )
-        if device:
-            preferred = [e for e in candidates if e.device.value == device]
-            candidates = preferred or candidates
+        candidates.sort(
+            key=lambda e: (device is not None and e.device.value != device, -(e.priority or 0))
+        )
         return candidates[0]
 
     def describe(self) -> dict[str, object]:
@@ -131,10 +243,37 @@ class Registry:
                     "device": enc.device.value,
                     "queue": enc.queue,
                     "default_batch_size": enc.default_batch_size,
+                    "priority": enc.priority,
                     "options": enc.Options.model_json_schema(),
                 }
             )
         return {"plugins": [{"name": p, "encoders": e} for p, e in plugins.items()]}
+
+
+def _head(source: str | Path | bytes) -> bytes:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source[:SNIFF_BYTES])
+    with Path(source).open("rb") as fh:
+        return fh.read(SNIFF_BYTES)
+
+
+def _overlap(a: MediaSignature, b: MediaSignature) -> bool:
+    """Whether one signature's bytes could also match the other's (same place, one a prefix)."""
+    if a.offset != b.offset:
+        return False
+    shorter, longer = sorted((a.magic, b.magic), key=len)
+    return longer.startswith(shorter)
+
+
+def _did_you_mean(module: object) -> str:
+    names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
+    close = [m for h in HOOKS for m in difflib.get_close_matches(h, names, n=1, cutoff=0.75)]
+    if close:
+        return (
+            f": {close[0]!r} is not a hook; the hooks are {', '.join(HOOKS)}, each marked with "
+            "@assistant.plugins.hookimpl"
+        )
+    return f"; implement {' or '.join(HOOKS)} and mark it with @assistant.plugins.hookimpl"
 
 
 def build_registry(allow: Iterable[str] = (), modules: Iterable[str] = ()) -> Registry:

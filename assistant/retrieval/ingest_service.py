@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from assistant.attachments import AttachmentResolver
 from assistant.dispatch.protocol import Embedder, EncodeDispatch
 from assistant.errors import AssistantError, UnprocessableMedia
-from assistant.media import check_pdf_file, media_kind, sniff_media_type
+from assistant.media import check_pdf_file, media_kind
 from assistant.plugins.contract import Encoding, Segment
 from assistant.retrieval.ingest import (
     Chunk,
@@ -93,7 +93,7 @@ class IngestService:
         """Ingest one file; re-ingesting a source replaces its chunks (stable ids).
 
         ``sniffed``: the media type the caller already read from the bytes."""
-        media_type = sniffed or sniff_media_type(data, declared, name=source)
+        media_type = sniffed or self.resolver.registry.sniff(data, declared, name=source)
         if media_kind(media_type) == "document":
             return await self._document(tenant, source, data, media_type)
         return await self._media(tenant, source, data, media_type)

@@ -16,7 +16,7 @@ class DocumentOptions(BaseModel):
     max_chars: int = Field(20_000, ge=100, description="text beyond this is cut from the prompt")
 
 
-class DocumentTextEncoder(Encoder):
+class DocumentTextEncoder(Encoder[DocumentOptions]):
     name = "document-text"
     version = "1"
     modality = Modality.DOCUMENT
@@ -24,8 +24,7 @@ class DocumentTextEncoder(Encoder):
     Options = DocumentOptions
     default_batch_size = 8
 
-    def encode(self, items: Sequence[MediaItem], options: BaseModel) -> list[Encoding]:
-        assert isinstance(options, DocumentOptions)
+    def encode(self, items: Sequence[MediaItem], options: DocumentOptions) -> list[Encoding]:
         out = []
         for item in items:
             sections = extract_sections(item.path.read_bytes(), item.media_type, item.display_name)
@@ -42,11 +41,8 @@ class DocumentTextEncoder(Encoder):
                 )
             summary = "\n\n".join(s.text for s in segments)
             out.append(
-                Encoding(
-                    encoder=self.name,
-                    version=self.version,
-                    modality=self.modality,
-                    text=summary,
+                self.encoding(
+                    summary,
                     segments=segments,
                     metadata={"pages": len(sections), "truncated": budget < 0},
                 )

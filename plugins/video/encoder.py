@@ -33,7 +33,7 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
-class VideoEncoder(Encoder):
+class VideoEncoder(Encoder[VideoOptions]):
     name = "video"
     version = "1"
     modality = Modality.VIDEO
@@ -58,14 +58,9 @@ class VideoEncoder(Encoder):
         self._vision.load()
         self._whisper.load()
 
-    def encode(self, items: Sequence[MediaItem], options: BaseModel) -> list[Encoding]:
-        opts = (
-            options
-            if isinstance(options, VideoOptions)
-            else VideoOptions.model_validate(options.model_dump() if options is not None else {})
-        )
+    def encode(self, items: Sequence[MediaItem], options: VideoOptions) -> list[Encoding]:
         self.load()
-        return [self._encode_one(item, opts) for item in items]
+        return [self._encode_one(item, options) for item in items]
 
     def _encode_one(self, item: MediaItem, opts: VideoOptions) -> Encoding:
         limits = self._limits
@@ -124,13 +119,9 @@ class VideoEncoder(Encoder):
             f"Video {sampled.width}x{sampled.height}, {format_duration(sampled.duration_s)}.\n"
             + "\n".join(lines)
         )
-        return Encoding(
-            encoder=self.name,
-            version=self.version,
-            modality=self.modality,
-            text=summary,
+        return self.encoding(
+            summary,
             segments=segments,
-            vector=None,
             metadata={
                 "duration_s": round(sampled.duration_s, 3),
                 "width": sampled.width,

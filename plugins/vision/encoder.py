@@ -26,6 +26,7 @@ from assistant.media import IMAGE_TYPES
 from assistant.plugins.contract import Device, Encoder, Encoding, MediaItem, Modality, Segment
 from plugins.vision.clip import ClipEmbedder
 from plugins.vision.images import open_image
+from plugins.vision.settings import VisionSettings
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -55,7 +56,7 @@ class VisionOptions(BaseModel):
     min_ocr_score: float = Field(0.5, ge=0.0, le=1.0)
 
 
-class VisionEncoder(Encoder):
+class VisionEncoder(Encoder[VisionOptions]):
     name = "vision"
     version = "1"
     modality = Modality.IMAGE
@@ -100,7 +101,7 @@ class VisionEncoder(Encoder):
             self._embedder = get_embedder()
             self._embedder.load()
             clip_model = (
-                self._clip_model if self._clip_model is not None else settings.plugins.clip_model
+                self._clip_model if self._clip_model is not None else VisionSettings().clip_model
             )
             if clip_model:
                 self._clip = ClipEmbedder(clip_model, device=settings.plugins.device)
@@ -180,25 +181,19 @@ class VisionEncoder(Encoder):
 
     # encoding ------------------------------------------------------------------------
 
-    def _options(self, options: BaseModel | None) -> VisionOptions:
-        if isinstance(options, VisionOptions):
-            return options
-        return VisionOptions.model_validate(options.model_dump() if options is not None else {})
-
-    def encode(self, items: Sequence[MediaItem], options: BaseModel) -> list[Encoding]:
+    def encode(self, items: Sequence[MediaItem], options: VisionOptions) -> list[Encoding]:
         self.load()
-        opts = self._options(options)
         images = [open_image(item.path, self.max_pixels, name=item.display_name) for item in items]
-        return self.encode_images(images, opts)
+        return self.encode_images(images, options)
 
     def encode_images(
-        self, images: Sequence[PILImage.Image], options: BaseModel | None = None
+        self, images: Sequence[PILImage.Image], options: VisionOptions | None = None
     ) -> list[Encoding]:
         """Encode decoded RGB images (the video encoder hands frames in here)."""
         if not images:
             return []
         self.load()
-        opts = self._options(options)
+        opts = options or VisionOptions()
         probs = self.classify(images)
         clip_vectors = self._clip.embed_images(list(images)) if self._clip is not None else None
         out = []
@@ -228,11 +223,8 @@ class VisionEncoder(Encoder):
             if ocr_text:
                 summary += f' Text in the image: "{ocr_text}"'
             out.append(
-                Encoding(
-                    encoder=self.name,
-                    version=self.version,
-                    modality=self.modality,
-                    text=summary,
+                self.encoding(
+                    summary,
                     segments=segments,
                     vector=self.embed(p, ocr_text) if opts.embed else None,
                     metadata={

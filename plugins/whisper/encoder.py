@@ -26,6 +26,7 @@ from assistant.media import AUDIO_TYPES
 from assistant.plugins.contract import Device, Encoder, Encoding, MediaItem, Modality, Segment
 from plugins.whisper import models
 from plugins.whisper.audio import iter_audio_chunks
+from plugins.whisper.settings import WhisperSettings
 
 if TYPE_CHECKING:
     import numpy as np
@@ -178,7 +179,7 @@ class _OpenAIWhisper:
         return out, result.get("language"), None
 
 
-class WhisperEncoder(Encoder):
+class WhisperEncoder(Encoder[WhisperOptions]):
     name = "whisper"
     version = "1"
     modality = Modality.AUDIO
@@ -204,20 +205,17 @@ class WhisperEncoder(Encoder):
 
     def _resolve(self) -> tuple[str, str, Path, str]:
         settings = get_settings()
-        model = self._model_name or settings.plugins.whisper_model
-        backend = self._backend_name or settings.plugins.whisper_backend
-        path = (
-            self._model_path
-            if self._model_path is not None
-            else settings.plugins.whisper_model_path
-        )
+        own = WhisperSettings()
+        model = self._model_name or own.model
+        backend = self._backend_name or own.backend
+        path = self._model_path if self._model_path is not None else own.model_path
         if self.max_seconds is None:
             self.max_seconds = settings.media.max_audio_seconds
         if path:
             return model, backend, Path(path), settings.plugins.device
         if backend == "openai-whisper":
             raise PluginError(
-                "whisper_backend 'openai-whisper' needs plugins.whisper_model_path "
+                "the 'openai-whisper' backend needs ASSISTANT_WHISPER_MODEL_PATH "
                 "(a local .pt checkpoint); model names would be downloaded"
             )
         folder = models.tiny_en_dir() if model == "tiny.en" else models.base_dir()
@@ -245,14 +243,9 @@ class WhisperEncoder(Encoder):
 
     # encoding ------------------------------------------------------------------------
 
-    def encode(self, items: Sequence[MediaItem], options: BaseModel) -> list[Encoding]:
-        opts = (
-            options
-            if isinstance(options, WhisperOptions)
-            else WhisperOptions.model_validate(options.model_dump() if options is not None else {})
-        )
+    def encode(self, items: Sequence[MediaItem], options: WhisperOptions) -> list[Encoding]:
         self.load()
-        return [self.encode_path(item.path, opts, name=item.display_name) for item in items]
+        return [self.encode_path(item.path, options, name=item.display_name) for item in items]
 
     def encode_path(
         self,
@@ -336,11 +329,8 @@ class WhisperEncoder(Encoder):
                 break
         duration = round(total / SAMPLE_RATE, 3)
         text = " ".join(s.text for s in segments)
-        return Encoding(
-            encoder=self.name,
-            version=self.version,
-            modality=self.modality,
-            text=text,
+        return self.encoding(
+            text,
             segments=segments,
             metadata={
                 "language": detected if impl.multilingual else "en",

@@ -159,7 +159,31 @@ def _settings_fields() -> dict[str, Any]:
     return dict(Settings.model_fields)
 
 
+def _own_settings_names() -> set[str]:
+    """Variables of the settings classes with a prefix of their own (bots, built-in plugins)."""
+    from pydantic import AliasChoices
+
+    from assistant.bots.settings import DiscordBotSettings, SlackBotSettings
+    from plugins.vision.settings import VisionSettings
+    from plugins.whisper.settings import WhisperSettings
+
+    names: set[str] = set()
+    for cls in (SlackBotSettings, DiscordBotSettings, WhisperSettings, VisionSettings):
+        prefix = str(cls.model_config.get("env_prefix") or "")
+        for field_name, field in cls.model_fields.items():
+            alias = field.validation_alias
+            if isinstance(alias, AliasChoices):
+                names.update(str(c).upper() for c in alias.choices)
+            elif isinstance(alias, str):
+                names.add(alias.upper())
+            else:
+                names.add(f"{prefix}{field_name}".upper())
+    return names
+
+
 def _assert_setting_exists(var: str, fields: dict[str, Any]) -> None:
+    if var in _own_settings_names():
+        return
     path = var.removeprefix("ASSISTANT_").lower().split("__")
     top = fields.get(path[0])
     assert top is not None, f"{var}: Settings has no field {path[0]!r}"

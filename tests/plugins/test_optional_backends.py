@@ -61,7 +61,7 @@ def test_openai_whisper_without_a_path_refuses_to_download() -> None:
     from assistant.errors import PluginError
     from plugins.whisper import WhisperEncoder
 
-    with pytest.raises(PluginError, match="whisper_model_path"):
+    with pytest.raises(PluginError, match="ASSISTANT_WHISPER_MODEL_PATH"):
         WhisperEncoder(backend="openai-whisper", model_path="").load()
 
 

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from pydantic import BaseModel
-
 from assistant.media import AUDIO_TYPES, IMAGE_TYPES, VIDEO_TYPES
-from assistant.plugins import Device, Encoder, Encoding, MediaItem, Modality, hookimpl
+from assistant.plugins import Device, Encoder, Encoding, MediaItem, Modality, NoOptions, hookimpl
 
 
-class _Cheap(Encoder):
+class _Cheap(Encoder[NoOptions]):
     version = "1"
     device = Device.CPU
 
-    def encode(self, items: Sequence[MediaItem], options: BaseModel) -> list[Encoding]:
+    def encode(self, items: Sequence[MediaItem], options: NoOptions) -> list[Encoding]:
         return [
             Encoding(
                 encoder=self.name,

@@ -1,34 +1,41 @@
 from collections.abc import Sequence
-from types import SimpleNamespace
+from types import ModuleType
 
 import pytest
-from pydantic import BaseModel
 
 from assistant.errors import PluginError, UnsupportedMedia
-from assistant.plugins import Encoder, Encoding, MediaItem, Modality, hookimpl
+from assistant.plugins import Encoder, Encoding, MediaItem, Modality, NoOptions, hookimpl
 from assistant.plugins.registry import Registry
 
 
-class EchoEncoder(Encoder):
+class EchoEncoder(Encoder[NoOptions]):
     name = "echo"
     version = "1"
     modality = Modality.TEXT
     media_types = frozenset({"text/x-echo"})
 
-    def encode(self, items: Sequence[MediaItem], options: BaseModel) -> list[Encoding]:
+    def encode(self, items: Sequence[MediaItem], options: NoOptions) -> list[Encoding]:
         return [
             Encoding(encoder=self.name, version=self.version, modality=self.modality, text=i.name)
             for i in items
         ]
 
 
-def _plugin(*encoders: object) -> SimpleNamespace:
+def module_with(**hooks: object) -> ModuleType:
+    """A plugin module built in code (pluggy keeps plugins in sets: modules are hashable)."""
+    module = ModuleType("test_plugin")
+    for name, value in hooks.items():
+        setattr(module, name, value)
+    return module
+
+
+def _plugin(*encoders: object) -> ModuleType:
     @hookimpl
     def register_encoders(register):  # type: ignore[no-untyped-def]
         for e in encoders:
             register(e)
 
-    return SimpleNamespace(register_encoders=register_encoders)
+    return module_with(register_encoders=register_encoders)
 
 
 def test_registers_and_routes_by_media_type() -> None:

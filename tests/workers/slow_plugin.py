@@ -15,10 +15,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from assistant.errors import UnprocessableMedia
-from assistant.plugins import Device, Encoder, Encoding, MediaItem, Modality, hookimpl
+from assistant.plugins import Device, Encoder, Encoding, MediaItem, Modality, NoOptions, hookimpl
 
 SLOW_TYPE = "application/x-slow-test"
 ECHO_TYPE = "application/x-echo-test"
@@ -33,7 +31,7 @@ def _log(line: str) -> None:
             os.fsync(f.fileno())
 
 
-class SlowEncoder(Encoder):
+class SlowEncoder(Encoder[NoOptions]):
     name = "slowtest"
     version = "1"
     modality = Modality.DOCUMENT
@@ -41,7 +39,7 @@ class SlowEncoder(Encoder):
     device = Device.CPU
     default_batch_size = 1
 
-    def encode(self, items: Sequence[MediaItem], options: BaseModel) -> list[Encoding]:
+    def encode(self, items: Sequence[MediaItem], options: NoOptions) -> list[Encoding]:
         out = []
         for item in items:
             spec = json.loads(item.path.read_text())
@@ -60,7 +58,7 @@ class SlowEncoder(Encoder):
         return out
 
 
-class EchoEncoder(Encoder):
+class EchoEncoder(Encoder[NoOptions]):
     name = "echotest"
     version = "1"
     modality = Modality.DOCUMENT
@@ -68,7 +66,7 @@ class EchoEncoder(Encoder):
     device = Device.CUDA
     default_batch_size = 8
 
-    def encode(self, items: Sequence[MediaItem], options: BaseModel) -> list[Encoding]:
+    def encode(self, items: Sequence[MediaItem], options: NoOptions) -> list[Encoding]:
         _log(f"batch {os.getpid()} {len(items)}")
         out = []
         for item in items:
