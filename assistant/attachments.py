@@ -55,7 +55,9 @@ def decode_base64(payload: str, max_bytes: int, what: str) -> bytes:
 
 
 class AttachmentResolver:
-    def __init__(self, settings: Settings, db: Database, blobs: BlobStore, registry: Registry):
+    def __init__(
+        self, settings: Settings, db: Database, blobs: BlobStore, registry: Registry
+    ) -> None:
         self.settings = settings
         self.db = db
         self.blobs = blobs

@@ -35,7 +35,7 @@ class BlobRef:
 
 
 class BlobStore:
-    def __init__(self, url: str, cache_dir: Path | None = None):
+    def __init__(self, url: str, cache_dir: Path | None = None) -> None:
         import fsspec
 
         self.url = url.rstrip("/")

@@ -54,7 +54,7 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 
 
 class EmbeddedRedis:
-    def __init__(self, data_dir: Path, port: int | None = None):
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
         self.dir = (data_dir / "redis").resolve()
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -81,7 +81,7 @@ class EmbeddedRedis:
         import redis
 
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # noqa: S603 - a fixed argv of our own binaries, no shell
             self.command(), stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
         )
         client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
@@ -140,7 +140,7 @@ def worker_env(settings: Settings, redis_url: str) -> dict[str, str]:
 class EmbeddedWorker:
     def __init__(
         self, settings: Settings, redis_url: str, queues: str = "", log_path: Path | None = None
-    ):
+    ) -> None:
         self.settings = settings
         self.redis_url = redis_url
         self.queues = queues
@@ -152,7 +152,7 @@ class EmbeddedWorker:
         argv += ["--queues", self.queues] if self.queues else ["--device", "cpu"]
         out = self.log_path.open("ab") if self.log_path else None
         try:
-            self.proc = subprocess.Popen(
+            self.proc = subprocess.Popen(  # noqa: S603 - a fixed argv of our own binaries, no shell
                 argv,
                 env=worker_env(self.settings, self.redis_url),
                 stdin=subprocess.DEVNULL,
@@ -193,7 +193,7 @@ def embedded_runtime(settings: Settings) -> Iterator[str | None]:
     worker: EmbeddedWorker | None = None
     previous = signal.getsignal(signal.SIGTERM)
 
-    def on_sigterm(signum: int, frame: object) -> None:  # before uvicorn takes over SIGTERM
+    def on_sigterm(signum: int, _frame: object) -> None:  # before uvicorn takes over SIGTERM
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_sigterm)

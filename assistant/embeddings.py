@@ -19,7 +19,9 @@ class TextEmbedder:
     name = EMBEDDER_NAME
     dim = EMBEDDING_DIM
 
-    def __init__(self, model_path: str | None = None, batch_size: int = 64, device: str = "cpu"):
+    def __init__(
+        self, model_path: str | None = None, batch_size: int = 64, device: str = "cpu"
+    ) -> None:
         self._model_path = model_path
         self.batch_size = batch_size
         self._device = device

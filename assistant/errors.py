@@ -10,7 +10,7 @@ class AssistantError(Exception):
     type: str = "server_error"
     code: str = "internal_error"
 
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
@@ -51,7 +51,7 @@ class UnprocessableMedia(AssistantError):
 class RateLimited(AssistantError):
     status, type, code = 429, "rate_limit_error", "rate_limited"
 
-    def __init__(self, message: str, *, retry_after: float = 1.0):
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 

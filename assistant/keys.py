@@ -84,7 +84,7 @@ class ApiKey(Base):
 
 
 class KeyStore:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database) -> None:
         self.db = db
         db.create_all()  # the model is on the shared Base: its table is created with the rest
 
@@ -156,7 +156,7 @@ class KeyResolver:
 
     def __init__(
         self, store: KeyStore, ttl_s: float = 10.0, clock: Callable[[], float] = time.monotonic
-    ):
+    ) -> None:
         self.store = store
         self.ttl_s = ttl_s
         self.clock = clock

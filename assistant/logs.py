@@ -56,7 +56,7 @@ def setup_logging(level: str = "INFO", json_logs: bool = True) -> None:
 class RequestIdMiddleware:
     """Takes X-Request-ID from the client (if sane) or makes one; echoes it; logs each request."""
 
-    def __init__(self, app: ASGIApp):
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.log = logging.getLogger("assistant.access")
 

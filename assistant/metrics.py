@@ -117,5 +117,5 @@ def multiprocess_registry() -> Any:
     from prometheus_client import CollectorRegistry, multiprocess
 
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return registry

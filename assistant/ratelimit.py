@@ -46,7 +46,7 @@ class Limits:
 
 
 class MemoryBackend:
-    def __init__(self, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self._lock = threading.Lock()
         self._buckets: dict[str, tuple[float, float]] = {}
@@ -64,7 +64,7 @@ class MemoryBackend:
             self._buckets[key] = (tokens, now)
             return (1.0 - tokens) / rate
 
-    def enter(self, key: str, limit: int, ttl_s: float) -> Release | None:
+    def enter(self, key: str, limit: int, ttl_s: float) -> Release | None:  # noqa: ARG002 - the limiter backend interface
         with self._lock:
             if self._active.get(key, 0) >= limit:
                 return None
@@ -127,7 +127,7 @@ return 1
 class RedisBackend:
     PREFIX = "assistant:limits:"
 
-    def __init__(self, url: str):
+    def __init__(self, url: str) -> None:
         import redis
 
         self.url = url
@@ -162,7 +162,7 @@ class KeyLimiter:
 
     RETRY_REDIS_AFTER_S = 5.0
 
-    def __init__(self, limits: Limits, redis_url: str = ""):
+    def __init__(self, limits: Limits, redis_url: str = "") -> None:
         self.limits = limits
         self.memory = MemoryBackend()
         self.redis_url = redis_url

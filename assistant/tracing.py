@@ -1,8 +1,8 @@
 """Optional OpenTelemetry tracing (``ASSISTANT_TRACING__ENABLED=true``).
 
 Spans: the API request (``TracingMiddleware``) → orchestrator steps (``span()``) → Celery
-publish (``workers/dispatch.py``) → the worker task (``workers/startup.py``, task_prerun /
-task_postrun). The W3C ``traceparent`` travels in the Celery task headers (``inject`` /
+publish (``assistant/dispatch/celery_client.py``) → the worker task (``workers/startup.py``,
+task_prerun / task_postrun). The W3C ``traceparent`` travels in the Celery task headers (``inject`` /
 ``extract``), so a worker span has the trace id of the request that caused it.
 
 The provider is this module's own, never the global one: chromadb instruments itself with the
@@ -39,7 +39,7 @@ _lock = threading.Lock()
 class JsonLinesExporter:
     """Appends finished spans as JSON lines to ``{folder}/spans-{pid}.jsonl``."""
 
-    def __init__(self, folder: str):
+    def __init__(self, folder: str) -> None:
         self.folder = Path(folder or ".")
         self.folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -73,7 +73,7 @@ class JsonLinesExporter:
     def shutdown(self) -> None:
         pass
 
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
+    def force_flush(self, timeout_millis: int = 30000) -> bool:  # noqa: ARG002 - OpenTelemetry's exporter interface
         return True
 
 
@@ -212,7 +212,7 @@ class TracingMiddleware:
 
     A client's own ``traceparent`` header is honoured (the span becomes its child)."""
 
-    def __init__(self, app: Any):
+    def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

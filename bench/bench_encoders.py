@@ -18,12 +18,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import media_fixtures as mf  # noqa: E402
-
 from assistant.plugins import MediaItem  # noqa: E402
+from tests.support import media as mf  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache"
 PARAGRAPH = (
@@ -35,7 +33,7 @@ PARAGRAPH = (
 BATCHES = (1, 4, 8, 16)
 
 
-def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+def timed(fn, *args, **kwargs):
     t0 = time.perf_counter()
     out = fn(*args, **kwargs)
     return out, time.perf_counter() - t0

@@ -37,7 +37,7 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def corpus_vectors(chunks: list[tuple[str, str]], embedder) -> np.ndarray:  # type: ignore[no-untyped-def]
+def corpus_vectors(chunks: list[tuple[str, str]], embedder) -> np.ndarray:
     """Embeddings of the corpus, cached in shards so an interrupted run keeps its progress."""
     shard = 10_000
     parts = []
@@ -55,7 +55,7 @@ def corpus_vectors(chunks: list[tuple[str, str]], embedder) -> np.ndarray:  # ty
     return np.concatenate(parts)
 
 
-def bench_retrieval(n: int, n_queries: int, settings, sweep: tuple[int, ...] = ()) -> None:  # type: ignore[no-untyped-def]
+def bench_retrieval(n: int, n_queries: int, settings, sweep: tuple[int, ...] = ()) -> None:
     from assistant.embeddings import TextEmbedder
     from assistant.retrieval.store import Chunk, VectorStore, make_chroma_client
 
@@ -96,7 +96,7 @@ def bench_retrieval(n: int, n_queries: int, settings, sweep: tuple[int, ...] = (
     for ef_search in sorted({r.hnsw_search_ef, *sweep}):
         store.collection("bench").modify(configuration={"hnsw": {"ef_search": ef_search}})
         # the loaded index keeps the ef it was opened with: reopen it to apply the new one
-        from chromadb.api.client import SharedSystemClient
+        from chromadb.api.shared_system_client import SharedSystemClient
 
         SharedSystemClient.clear_system_cache()
         store = VectorStore(
@@ -126,7 +126,7 @@ def bench_retrieval(n: int, n_queries: int, settings, sweep: tuple[int, ...] = (
     )
 
 
-def bench_ingestion(settings, n: int = 3000) -> None:  # type: ignore[no-untyped-def]
+def bench_ingestion(settings, n: int = 3000) -> None:
     from assistant.retrieval.ingest import extract_sections
     from assistant.services import Services
 
@@ -157,7 +157,7 @@ def bench_ingestion(settings, n: int = 3000) -> None:  # type: ignore[no-untyped
     print(f"ratio: {ingest_rate / bare_rate:.2f}")
 
 
-def bench_answer(settings, runs: int = 10) -> None:  # type: ignore[no-untyped-def]
+def bench_answer(settings, runs: int = 10) -> None:
     from assistant.orchestrator import Answer, ChatInput, ChatTurn
     from assistant.services import Services
 

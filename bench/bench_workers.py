@@ -27,11 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-import media_fixtures as mf  # noqa: E402
 
 from assistant.blobs import BlobStore  # noqa: E402
 from assistant.config import Settings  # noqa: E402
@@ -43,8 +40,9 @@ from assistant.dispatch import (  # noqa: E402
 from assistant.embedded import EmbeddedRedis  # noqa: E402
 from assistant.plugins import MediaItem  # noqa: E402
 from assistant.plugins.registry import registry_for  # noqa: E402
+from tests.support import media as mf  # noqa: E402
 
-PLUGIN = "tests.workers.slow_plugin"
+PLUGIN = "tests.support.plugins.slow"
 ECHO = "application/x-echo-test"
 SENTENCES = [
     f"Item {i}: the {w} report for the {r} region is due on {d}."

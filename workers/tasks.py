@@ -18,6 +18,8 @@ from workers.app import app
 from workers.encode import TransientError, embed_texts, encode_items
 from workers.startup import runtime
 
+__all__ = ["app", "embed", "encode", "ping"]
+
 TRANSIENT = (TransientError, ConnectionError, TimeoutError)
 
 

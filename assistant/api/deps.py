@@ -15,7 +15,7 @@ from assistant.services import Services
 
 
 def get_services(request: Request) -> Services:
-    services = getattr(request.app.state, "services", None)
+    services: Services | None = getattr(request.app.state, "services", None)
     if services is None:
         raise ServiceUnavailable("the assistant is still starting")
     return services

@@ -58,14 +58,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:  # noqa: ARG001 - the handler signature is FastAPI's
         message, param = _validation_message(exc)
         return JSONResponse(
             error_body(message, "invalid_request_error", "invalid_request", param), status_code=400
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:  # noqa: ARG001 - the handler signature is FastAPI's
         type_ = _HTTP_TYPES.get(exc.status_code, "invalid_request_error")
         code = "not_found" if exc.status_code == 404 else None
         return JSONResponse(
@@ -75,7 +75,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # noqa: ARG001 - the handler signature is FastAPI's
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return JSONResponse(
             error_body("internal server error", "server_error", "internal_error"), status_code=500

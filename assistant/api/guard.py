@@ -56,7 +56,7 @@ def admit(request: Request, services: Services, principal: Principal) -> None:
 
 
 class RequestGuard:
-    def __init__(self, app: Any):
+    def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

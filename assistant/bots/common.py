@@ -48,7 +48,7 @@ class DownloadRefused(AssistantError):
 class TTLSet:
     """Remembers keys for ``ttl_s`` seconds (in memory, bounded). ``add`` is test-and-set."""
 
-    def __init__(self, ttl_s: float = 3600.0, max_items: int = 100_000):
+    def __init__(self, ttl_s: float = 3600.0, max_items: int = 100_000) -> None:
         self.ttl_s = ttl_s
         self.max_items = max_items
         self._items: OrderedDict[str, float] = OrderedDict()
@@ -229,7 +229,8 @@ async def download(
                         if size > max_bytes:
                             raise PayloadTooLarge(_too_large(name, max_bytes))
                         fh.write(chunk)
-                return response.headers.get("content-type")
+                content_type: str | None = response.headers.get("content-type")
+                return content_type
     raise DownloadRefused(f"{name}: too many redirects")
 
 
@@ -260,7 +261,7 @@ class Incoming:
 class BotBridge:
     """Maps a platform thread onto a conversation and asks the orchestrator, like the API."""
 
-    def __init__(self, services: Services, temp_root: Path | None = None):
+    def __init__(self, services: Services, temp_root: Path | None = None) -> None:
         self.services = services
         self.temp_root = temp_root or services.settings.storage.data_dir / "bots"
 

@@ -58,7 +58,7 @@ class DiscordBot(commands.Bot):
         *,
         intents: discord.Intents | None = None,
         **kwargs: Any,
-    ):
+    ) -> None:
         if intents is None:  # guilds + messages (defaults) and message content
             intents = discord.Intents.default()
             intents.message_content = True  # privileged: enable it in the developer portal too

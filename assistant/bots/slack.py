@@ -68,7 +68,7 @@ def render_answer(answer: Answer) -> str:
 class SlackBot:
     """One bolt ``AsyncApp`` wired to the orchestrator; ``handler`` serves POST /slack/events."""
 
-    def __init__(self, services: Services, settings: SlackBotSettings | None = None):
+    def __init__(self, services: Services, settings: SlackBotSettings | None = None) -> None:
         self.services = services
         self.settings = settings or SlackBotSettings()
         self.bridge = BotBridge(services)
@@ -355,4 +355,4 @@ async def run_socket_mode(services: Services, settings: SlackBotSettings) -> Non
         raise AssistantError("Socket Mode needs ASSISTANT_SLACK_APP_TOKEN (an xapp- token)")
     bot = SlackBot(services, settings)
     handler = AsyncSocketModeHandler(bot.app, settings.app_token.get_secret_value())
-    await handler.start_async()
+    await handler.start_async()  # type: ignore[no-untyped-call]

@@ -49,7 +49,7 @@ class ChatService:
         attachments: AttachmentResolver,
         orchestrator: Orchestrator,
         model_ids: frozenset[str],
-    ):
+    ) -> None:
         self.settings = settings
         self.db = db
         self.attachments = attachments

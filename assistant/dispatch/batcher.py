@@ -41,7 +41,7 @@ class MicroBatcher:
         max_batch: int,
         window_s: float,
         parallelism: Callable[[], int],
-    ):
+    ) -> None:
         self.send = send
         self.max_batch = max(1, max_batch)
         self.window_s = window_s

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 class CeleryClient:
     """The API side of the broker: send, await, revoke, probe. One per Services."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.url = settings.workers.redis_url
         if not self.url:

@@ -43,7 +43,7 @@ class CeleryDispatch:
         blobs: BlobStore,
         client: CeleryClient | None = None,
         batch_window_ms: float | None = None,
-    ):
+    ) -> None:
         self.settings = settings
         self.registry = registry
         self.blobs = blobs
@@ -147,7 +147,7 @@ class CeleryEmbedder:
         client: CeleryClient | None = None,
         batch_window_ms: float | None = None,
         max_batch: int | None = None,
-    ):
+    ) -> None:
         self.client = client or CeleryClient(settings)
         window = settings.workers.batch_window_ms if batch_window_ms is None else batch_window_ms
         self.window_s = window / 1000.0

@@ -25,13 +25,13 @@ log = logging.getLogger(__name__)
 class LoadedEncoders:
     """Loads each encoder once per process, on first use, thread-safely."""
 
-    def __init__(self, registry: Registry):
+    def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self._loaded: set[str] = set()
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def get(self, name: str) -> Encoder:
+    def get(self, name: str) -> Encoder[Any]:
         encoder = self.registry.encoders[name]
         with self._guard:
             lock = self._locks.setdefault(name, threading.Lock())
@@ -43,7 +43,7 @@ class LoadedEncoders:
 
 
 def encode_batch(
-    encoder: Encoder, items: Sequence[MediaItem], options: dict[str, Any] | None = None
+    encoder: Encoder[Any], items: Sequence[MediaItem], options: dict[str, Any] | None = None
 ) -> list[Encoding | BaseException]:
     """Encode a batch; isolate failures item by item. Never raises."""
     parsed = encoder.parse_options(options)
@@ -66,7 +66,7 @@ def encode_batch(
     return out
 
 
-def _as_error(encoder: Encoder, item: MediaItem, exc: BaseException) -> BaseException:
+def _as_error(encoder: Encoder[Any], item: MediaItem, exc: BaseException) -> BaseException:
     if isinstance(exc, AssistantError):
         return exc
     log.exception("encoder %s failed on %s", encoder.name, item.display_name)
@@ -74,13 +74,15 @@ def _as_error(encoder: Encoder, item: MediaItem, exc: BaseException) -> BaseExce
 
 
 class InProcessDispatch:
-    def __init__(self, registry: Registry, device: str | None = None):
+    def __init__(self, registry: Registry, device: str | None = None) -> None:
         self.registry = registry
         self.encoders = LoadedEncoders(registry)
         self.device = device
 
     async def encode(
-        self, tenant: str, items: Sequence[MediaItem]
+        self,
+        tenant: str,  # noqa: ARG002 - the EncodeDispatch protocol
+        items: Sequence[MediaItem],
     ) -> list[Encoding | BaseException]:
         results: list[Encoding | BaseException | None] = [None] * len(items)
         groups: dict[str, list[int]] = {}
@@ -123,7 +125,7 @@ class InProcessDispatch:
 class LocalEmbedder:
     """The ``Embedder`` protocol over this process's text embedder (in a thread)."""
 
-    def __init__(self, embedder: TextEmbedder):
+    def __init__(self, embedder: TextEmbedder) -> None:
         self.embedder = embedder
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:

@@ -28,7 +28,7 @@ _KEEPALIVE_CHANNEL = "assistant:dispatch:keepalive"
 class ResultListener:
     def __init__(
         self, redis_url: str, on_state: Callable[[str, dict[str, Any]], None] | None = None
-    ):
+    ) -> None:
         import redis.asyncio as aioredis
 
         self.redis = aioredis.Redis.from_url(redis_url, socket_connect_timeout=5)
@@ -105,7 +105,8 @@ class ResultListener:
                 continue
             try:
                 values = await self.redis.mget([KEY_PREFIX + t for t in stale])
-            except Exception:
+            except Exception:  # Redis away: the reader logs it; try again next round
+                log.debug("result sweep could not read Redis", exc_info=True)
                 continue
             for task_id, value in zip(stale, values, strict=True):
                 if value is not None:
@@ -119,6 +120,6 @@ class ResultListener:
                     await task
         self._reader = self._sweeper = None
         with contextlib.suppress(Exception):
-            await self.pubsub.aclose()
+            await self.pubsub.aclose()  # type: ignore[no-untyped-call]
         with contextlib.suppress(Exception):
             await self.redis.aclose()

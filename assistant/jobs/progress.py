@@ -9,7 +9,7 @@ SaveProgress = Callable[[str, dict[str, dict[str, Any]]], None]
 
 
 class Progress:
-    def __init__(self, save: SaveProgress, job_id: str):
+    def __init__(self, save: SaveProgress, job_id: str) -> None:
         self.save = save
         self.job_id = job_id
         self.stages: dict[str, dict[str, Any]] = {}

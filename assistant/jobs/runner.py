@@ -42,7 +42,7 @@ class WebhookInput(BaseModel):
 
 
 class JobManager:
-    def __init__(self, ctx: JobContext):
+    def __init__(self, ctx: JobContext) -> None:
         self.ctx = ctx
         self.settings = ctx.settings
         self.store = ctx.store

@@ -20,7 +20,7 @@ def _now() -> datetime:
 
 
 class JobStore:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database) -> None:
         self.db = db
         db.create_all()  # the model is on the shared Base: its table is created with the rest
 

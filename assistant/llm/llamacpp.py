@@ -89,7 +89,7 @@ class LlamaCppChat(BaseChatModel):
         self,
         messages: list[BaseMessage],
         stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,  # noqa: ARG002 - LangChain's chat model interface
         **kwargs: Any,
     ) -> ChatResult:
         with self._lock:

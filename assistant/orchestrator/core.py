@@ -34,7 +34,7 @@ class Orchestrator:
         settings: RetrievalSettings,
         dispatch: EncodeDispatch | None = None,
         model: str = "",
-    ):
+    ) -> None:
         self.llm = llm
         # the label of the LLM metrics (assistant_llm_*{model=...})
         self.model = model or str(

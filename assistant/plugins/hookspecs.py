@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pluggy
 
@@ -16,7 +17,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def register_encoders(register: Callable[[Encoder], None]) -> None:
+def register_encoders(register: Callable[[Encoder[Any]], None]) -> None:
     """Register encoder instances by calling ``register(encoder)`` once per encoder.
 
     Construction must be cheap: no weights, no heavy imports (do that in ``Encoder.load``).

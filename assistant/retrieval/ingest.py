@@ -126,7 +126,7 @@ def _pdf_sections(data: bytes, name: str) -> list[Section]:
 
 
 class Ingestor:
-    def __init__(self, store: VectorStore, db: Database, settings: RetrievalSettings):
+    def __init__(self, store: VectorStore, db: Database, settings: RetrievalSettings) -> None:
         from langchain_text_splitters import RecursiveCharacterTextSplitter
 
         self.store = store

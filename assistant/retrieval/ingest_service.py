@@ -20,12 +20,12 @@ from assistant.errors import AssistantError, UnprocessableMedia
 from assistant.media import check_pdf_file, media_kind
 from assistant.plugins.contract import Encoding, Segment
 from assistant.retrieval.ingest import (
-    Chunk,
     Ingestor,
     IngestResult,
     document_id,
     extract_sections,
 )
+from assistant.retrieval.store import Chunk
 
 SPEECH_WINDOW_S = 30.0
 SPEECH_WINDOW_CHARS = 600
@@ -75,7 +75,7 @@ class IngestService:
         resolver: AttachmentResolver,
         dispatch: EncodeDispatch,
         embedder: Embedder,
-    ):
+    ) -> None:
         self.ingestor = ingestor
         self.resolver = resolver
         self.dispatch = dispatch

@@ -38,7 +38,7 @@ class Hit:
 class _Embedding:
     """Chroma embedding-function adapter over the project's embedder (never Chroma's default)."""
 
-    def __init__(self, embedder: TextEmbedder):
+    def __init__(self, embedder: TextEmbedder) -> None:
         self._embedder = embedder
 
     def __call__(self, input: Sequence[str]) -> list[Any]:
@@ -63,7 +63,7 @@ class _Embedding:
         return {}
 
     @staticmethod
-    def build_from_config(config: dict[str, Any]) -> _Embedding:
+    def build_from_config(config: dict[str, Any]) -> _Embedding:  # noqa: ARG004 - Chroma's embedding function interface
         return _Embedding(get_embedder())
 
     def default_space(self) -> str:
@@ -92,7 +92,7 @@ def make_chroma_client(retrieval: RetrievalSettings, storage: StorageSettings) -
 
 
 class VectorStore:
-    def __init__(self, client: Any, embedder: TextEmbedder, settings: RetrievalSettings):
+    def __init__(self, client: Any, embedder: TextEmbedder, settings: RetrievalSettings) -> None:
         self.client = client
         self.embedder = embedder
         self.settings = settings

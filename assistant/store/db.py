@@ -36,7 +36,7 @@ def add_messages(
 
 
 class Database:
-    def __init__(self, url: str):
+    def __init__(self, url: str) -> None:
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         connect_args = (

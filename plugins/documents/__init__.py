@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,5 +52,5 @@ class DocumentTextEncoder(Encoder[DocumentOptions]):
 
 
 @hookimpl
-def register_encoders(register: Callable[[Encoder], None]) -> None:
+def register_encoders(register: Callable[[Encoder[Any]], None]) -> None:
     register(DocumentTextEncoder())

@@ -102,7 +102,8 @@ def sample_frames(
                 small = _thumb(frame)
                 diff = 1.0 if last is None else float(np.abs(small - last).mean())
                 if uniform or last is None or diff > threshold:
-                    result.frames.append(KeptFrame(round(t, 3), frame.to_image(), round(diff, 4)))
+                    image = frame.to_image()  # type: ignore[no-untyped-call]
+                    result.frames.append(KeptFrame(round(t, 3), image, round(diff, 4)))
                     last = small
                     if len(result.frames) >= max_frames:
                         break

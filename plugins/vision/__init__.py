@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from assistant.plugins import Encoder, hookimpl
 from plugins.vision.encoder import VisionEncoder, VisionOptions
@@ -11,5 +12,5 @@ __all__ = ["VisionEncoder", "VisionOptions", "register_encoders"]
 
 
 @hookimpl
-def register_encoders(register: Callable[[Encoder], None]) -> None:
+def register_encoders(register: Callable[[Encoder[Any]], None]) -> None:
     register(VisionEncoder())

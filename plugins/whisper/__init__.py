@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from assistant.plugins import Encoder, hookimpl
 from plugins.whisper.encoder import WhisperEncoder, WhisperOptions
@@ -11,5 +12,5 @@ __all__ = ["WhisperEncoder", "WhisperOptions", "register_encoders"]
 
 
 @hookimpl
-def register_encoders(register: Callable[[Encoder], None]) -> None:
+def register_encoders(register: Callable[[Encoder[Any]], None]) -> None:
     register(WhisperEncoder())

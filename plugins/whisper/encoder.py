@@ -46,7 +46,8 @@ def _frame_rms(audio: np.ndarray) -> np.ndarray:
     if n == 0:
         return np.zeros(0, dtype=np.float32)
     frames = audio[: n * _FRAME].reshape(n, _FRAME)
-    return np.sqrt((frames.astype(np.float32) ** 2).mean(axis=1))
+    energy: np.ndarray = np.sqrt((frames.astype(np.float32) ** 2).mean(axis=1))
+    return energy
 
 
 def _leading_silence(audio: np.ndarray, margin_s: float = 0.2) -> int:
@@ -270,8 +271,9 @@ class WhisperEncoder(Encoder[WhisperOptions]):
         import numpy as np
 
         self.load()
-        assert self._impl is not None
         impl = self._impl
+        if impl is None:  # load() sets it or raises
+            raise PluginError("the Whisper model is not loaded")
         window = int(opts.window_seconds * SAMPLE_RATE)
         language = opts.language
         detected: str | None = None

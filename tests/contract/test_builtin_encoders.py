@@ -11,7 +11,7 @@ import pytest
 from assistant.plugins import Encoder, MediaItem, Modality
 from assistant.plugins.registry import build_registry
 from assistant.testing import EncoderContract
-from tests import media_fixtures as mf
+from tests.support import media as mf
 
 pytestmark = [pytest.mark.contract]
 
@@ -24,8 +24,9 @@ def test_builtin_plugins_are_discovered_through_entry_points() -> None:
     assert reg.encoder_for("video/quicktime").name == "video"
     assert reg.encoder_for("text/plain").name == "document-text"
     assert reg.encoders["whisper"].queue == "cpu.audio"
-    described = reg.describe()
-    assert {p["name"] for p in described["plugins"]} >= {"whisper", "vision", "video"}  # type: ignore[index]
+    plugins = reg.describe()["plugins"]
+    assert isinstance(plugins, list)
+    assert {p["name"] for p in plugins} >= {"whisper", "vision", "video", "documents"}
 
 
 def media_items(modality: Modality, folder: Path) -> list[MediaItem]:

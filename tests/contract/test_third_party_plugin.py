@@ -22,7 +22,7 @@ from assistant.api.app import create_app
 from assistant.config import Settings
 from assistant.plugins.registry import build_registry
 from assistant.services import Services
-from tests.conftest import TEST_KEY
+from tests.support.settings import TEST_KEY
 
 pytestmark = [pytest.mark.contract, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,7 +82,8 @@ def test_it_passes_the_shipped_contract_from_its_own_folder(plugin_repo: Path) -
     assert " passed" in result.stdout and "skipped" not in result.stdout
 
 
-def test_it_is_discovered_and_owns_its_media_type(plugin_repo: Path) -> None:
+@pytest.mark.usefixtures("plugin_repo")
+def test_it_is_discovered_and_owns_its_media_type() -> None:
     names = {ep.name for ep in importlib.metadata.entry_points(group="assistant.plugins")}
     assert "hello" in names
     registry = build_registry(allow=["hello"])
@@ -109,9 +110,10 @@ def _chat(client: TestClient, data: bytes, filename: str, declared: str) -> dict
     return {"status": response.status_code, **response.json()}
 
 
-def test_its_media_type_is_answered_through_the_chat_api(plugin_repo: Path, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("plugin_repo")
+def test_its_media_type_is_answered_through_the_chat_api(tmp_path: Path) -> None:
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         storage={"data_dir": tmp_path / "data"},
         api={"api_keys": [SecretStr(TEST_KEY)]},
         plugins={"allow": ["hello"]},
@@ -121,7 +123,9 @@ def test_its_media_type_is_answered_through_the_chat_api(plugin_repo: Path, tmp_
     with TestClient(create_app(services=Services.build(settings))) as client:
         answered = _chat(client, b"HELLO one two three", "greet.hello", "application/octet-stream")
         assert answered["status"] == 200, answered
-        [citation] = answered["citations"]  # type: ignore[misc]
+        citations = answered["citations"]
+        assert isinstance(citations, list)
+        [citation] = citations
         assert citation["kind"] == "attachment"
         assert "hello: greet.hello has 3 words" in citation["snippet"]
         # bytes that are not its format are sniffed as what they are, and refused by name

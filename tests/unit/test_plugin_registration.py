@@ -32,7 +32,7 @@ class PlainText(Encoder[NoOptions]):
     modality = Modality.TEXT
     media_types = frozenset({"text/plain"})
 
-    def encode(self, items: Sequence[MediaItem], options: NoOptions) -> list[Encoding]:
+    def encode(self, items: Sequence[MediaItem], options: NoOptions) -> list[Encoding]:  # noqa: ARG002 - the Encoder interface
         return [self.encoding(i.display_name) for i in items]
 
 
@@ -102,7 +102,7 @@ def test_wrong_hook_arguments_are_pluggys_error_wrapped_with_the_plugin_name() -
 
 def test_an_exception_in_the_hook_is_a_plugin_error() -> None:
     @hookimpl
-    def register_encoders(register: Callable[[Encoder[Any]], None]) -> None:
+    def register_encoders(register: Callable[[Encoder[Any]], None]) -> None:  # noqa: ARG001 - the Encoder interface
         raise RuntimeError("boom")
 
     with pytest.raises(PluginError, match="plugin 'broken': register_encoders failed: boom"):

@@ -26,7 +26,7 @@ def memory_tracing() -> Iterator[object]:
 def test_ids_travel_in_headers_and_come_back_in_the_worker() -> None:
     rid, jid = logs.request_id.set("req-1"), logs.job_id.set("job-1")
     try:
-        headers = {"assistant_enqueued_at": 1.0}
+        headers: dict[str, object] = {"assistant_enqueued_at": 1.0}
         propagation.stamp(headers)
         assert headers["assistant_request_id"] == "req-1"
         assert headers["assistant_job_id"] == "job-1"
@@ -63,7 +63,7 @@ def test_stamp_keeps_what_the_sender_set() -> None:
         logs.request_id.reset(token)
 
 
-def test_the_worker_span_joins_the_api_trace(memory_tracing) -> None:  # type: ignore[no-untyped-def]
+def test_the_worker_span_joins_the_api_trace(memory_tracing) -> None:
     with tracing.span("POST /v1/chat/completions", kind="SERVER"):
         with tracing.span("orchestrator.encode"):
             carrier = propagation.capture()
@@ -74,7 +74,7 @@ def test_the_worker_span_joins_the_api_trace(memory_tracing) -> None:  # type: i
     # the worker, another process in production: only the headers cross
     handle = tracing.start_task_span("celery.run assistant.encode", headers)
     tracing.end_task_span(handle, "SUCCESS")
-    spans = {s.name: s for s in memory_tracing.get_finished_spans()}  # type: ignore[attr-defined]
+    spans = {s.name: s for s in memory_tracing.get_finished_spans()}
     api, publish = spans["POST /v1/chat/completions"], spans["celery.publish assistant.encode"]
     worker = spans["celery.run assistant.encode"]
     assert worker.context.trace_id == api.context.trace_id

@@ -14,7 +14,7 @@ class EchoEncoder(Encoder[NoOptions]):
     modality = Modality.TEXT
     media_types = frozenset({"text/x-echo"})
 
-    def encode(self, items: Sequence[MediaItem], options: NoOptions) -> list[Encoding]:
+    def encode(self, items: Sequence[MediaItem], options: NoOptions) -> list[Encoding]:  # noqa: ARG002 - the Encoder interface
         return [
             Encoding(encoder=self.name, version=self.version, modality=self.modality, text=i.name)
             for i in items
@@ -31,7 +31,7 @@ def module_with(**hooks: object) -> ModuleType:
 
 def _plugin(*encoders: object) -> ModuleType:
     @hookimpl
-    def register_encoders(register):  # type: ignore[no-untyped-def]
+    def register_encoders(register):
         for e in encoders:
             register(e)
 

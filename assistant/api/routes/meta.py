@@ -14,7 +14,7 @@ router = APIRouter(tags=["meta"])
 
 
 @router.get("/v1/models")
-async def list_models(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+async def list_models(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:  # noqa: ARG001 - the dependency authenticates the call
     ids = sorted(services.model_ids)
     return {
         "object": "list",

@@ -36,7 +36,7 @@ async def prometheus_metrics(request: Request) -> Response:
 class HTTPMetrics:
     """Pure ASGI middleware: request counts and latency by method, route template and status."""
 
-    def __init__(self, app: Any):
+    def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from assistant.errors import AssistantError, EncoderFailed
-from assistant.jobs.kinds.base import JobContext, JobKind, check_files
+from assistant.jobs.kinds.base import JobContext, JobKind, check_files, parse_input
 from assistant.jobs.models import Job
 from assistant.jobs.progress import Progress
 
@@ -29,8 +29,7 @@ class AnalyseKind(JobKind):
     Input = AnalyseInput
 
     async def validate(self, ctx: JobContext, tenant: str, data: dict[str, Any]) -> dict[str, Any]:
-        parsed = self.parse(data)
-        assert isinstance(parsed, AnalyseInput)
+        parsed = parse_input(AnalyseInput, data)
         await check_files(ctx, tenant, [parsed.file_id] if parsed.file_id else [])
         return parsed.model_dump(mode="json", exclude_none=True)
 

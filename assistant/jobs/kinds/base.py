@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -39,6 +39,9 @@ class JobContext:
     chat: ChatService
 
 
+InputT = TypeVar("InputT", bound=BaseModel)
+
+
 def invalid_input(exc: ValidationError) -> InvalidRequest:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first.get("loc", ()))
@@ -52,20 +55,22 @@ class JobKind(ABC):
     # (a chat job's messages), so that a re-run job cannot write them twice
     finishes_itself: ClassVar[bool] = False
 
-    def parse(self, data: dict[str, Any]) -> BaseModel:
-        try:
-            return self.Input.model_validate(data)
-        except ValidationError as exc:
-            raise invalid_input(exc) from exc
-
-    async def validate(self, ctx: JobContext, tenant: str, data: dict[str, Any]) -> dict[str, Any]:
+    async def validate(self, ctx: JobContext, tenant: str, data: dict[str, Any]) -> dict[str, Any]:  # noqa: ARG002 - kinds that check files or conversations use them
         """Check the input before the job is queued (400 for bad input); the stored form."""
-        return self.parse(data).model_dump(mode="json", exclude_none=True)
+        return parse_input(self.Input, data).model_dump(mode="json", exclude_none=True)
 
     @abstractmethod
     async def run(self, ctx: JobContext, job: Job, progress: Progress) -> dict[str, Any]:
         """Do the work; the result is stored with the job. Raise AssistantError to fail it
         (``ServiceUnavailable`` puts it back to run again later)."""
+
+
+def parse_input(model: type[InputT], data: dict[str, Any]) -> InputT:
+    """A job's input as its model; a 400 naming the first bad field otherwise."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise invalid_input(exc) from exc
 
 
 async def check_files(ctx: JobContext, tenant: str, file_ids: list[str]) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from assistant.auth import Principal
 from assistant.chat.request import ChatCompletionRequest
 from assistant.errors import InvalidRequest
-from assistant.jobs.kinds.base import JobContext, JobKind
+from assistant.jobs.kinds.base import JobContext, JobKind, parse_input
 from assistant.jobs.models import Job
 from assistant.jobs.progress import Progress
 
@@ -21,8 +21,7 @@ class ChatKind(JobKind):
     finishes_itself = True  # its messages and its final state in one transaction
 
     async def validate(self, ctx: JobContext, tenant: str, data: dict[str, Any]) -> dict[str, Any]:
-        body = self.parse(data)
-        assert isinstance(body, ChatCompletionRequest)
+        body = parse_input(ChatCompletionRequest, data)
         if body.stream:
             raise InvalidRequest(
                 "a chat job cannot stream; poll the job or use events", param="input.stream"

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assistant.errors import AssistantError, InvalidRequest, ServiceUnavailable
-from assistant.jobs.kinds.base import JobContext, JobKind, check_files
+from assistant.jobs.kinds.base import JobContext, JobKind, check_files, parse_input
 from assistant.jobs.models import Job
 from assistant.jobs.progress import Progress
 
@@ -29,8 +29,7 @@ class IngestKind(JobKind):
     Input = IngestInput
 
     async def validate(self, ctx: JobContext, tenant: str, data: dict[str, Any]) -> dict[str, Any]:
-        parsed = self.parse(data)
-        assert isinstance(parsed, IngestInput)
+        parsed = parse_input(IngestInput, data)
         await check_files(ctx, tenant, parsed.file_ids)
         return parsed.model_dump(mode="json", exclude_none=True)
 

@@ -54,12 +54,11 @@ class HelloEncoder(Encoder[HelloOptions]):
 
     def load(self) -> None:
         if self.settings is None:
-            self.settings = HelloSettings()
+            self.settings = HelloSettings()  # read once, when a worker loads the encoder
 
     def encode(self, items: Sequence[MediaItem], options: HelloOptions) -> list[Encoding]:
-        self.load()
-        assert self.settings is not None
-        greeting = options.greeting or self.settings.greeting
+        settings = self.settings or HelloSettings()
+        greeting = options.greeting or settings.greeting
         out = []
         for item in items:
             try:

@@ -1,0 +1,245 @@
+"""HTTP behaviour of the API with a real Chroma and embedder; the LLM is LangChain's fake
+chat model here (answer content is covered by test_grounded_chat with the real model)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from assistant.api.app import create_app
+from assistant.services import Services
+
+MODEL = "smollm2-135m-instruct"
+
+
+@pytest.fixture
+def client(make_settings) -> Iterator[TestClient]:
+    settings = make_settings(
+        llm={"provider": "fake", "fake_responses": ["The tower is 330 metres tall [1]."]},
+        api={"max_body_bytes": 200_000, "max_messages": 5},
+    )
+    services = Services.build(settings)
+    with TestClient(create_app(services=services), raise_server_exceptions=False) as c:
+        yield c
+
+
+def _chat(client: TestClient, auth: dict[str, str], **body: object):
+    payload = {"model": MODEL, "messages": [{"role": "user", "content": "How tall?"}], **body}
+    return client.post("/v1/chat/completions", json=payload, headers=auth)
+
+
+def _assert_error(response, status: int, code: str | None = None) -> dict:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["message"]
+    if code:
+        assert error["code"] == code
+    return error
+
+
+def test_missing_and_wrong_keys_are_401(client: TestClient) -> None:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
+    _assert_error(client.post("/v1/chat/completions", json=body), 401, "missing_api_key")
+    wrong = {"Authorization": "Bearer sk-nope"}
+    error = _assert_error(client.post("/v1/chat/completions", json=body, headers=wrong), 401)
+    assert error["type"] == "authentication_error"
+    _assert_error(client.get("/v1/models", headers={"Authorization": "Basic abc"}), 401)
+
+
+def test_malformed_json_is_400(client: TestClient, auth: dict[str, str]) -> None:
+    r = client.post(
+        "/v1/chat/completions",
+        content=b'{"model": "x", "messages": [',
+        headers={**auth, "content-type": "application/json"},
+    )
+    assert "not valid JSON" in _assert_error(r, 400)["message"]
+
+
+@pytest.mark.parametrize(
+    ("messages", "needle"),
+    [
+        ([], "messages"),
+        ([{"role": "wizard", "content": "hi"}], "role"),
+        ([{"role": "user", "content": ""}], "empty"),
+        ([{"role": "user", "content": "   "}], "empty"),
+        (
+            [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}],
+            "last message",
+        ),
+        ([{"role": "user"}], "empty"),
+        ("not a list", "messages"),
+    ],
+)
+def test_bad_messages_are_400(
+    client: TestClient, auth: dict[str, str], messages: object, needle: str
+) -> None:
+    r = client.post(
+        "/v1/chat/completions", json={"model": MODEL, "messages": messages}, headers=auth
+    )
+    assert needle in _assert_error(r, 400, "invalid_request")["message"]
+
+
+def test_unknown_model_is_404_model_not_found(client: TestClient, auth: dict[str, str]) -> None:
+    _assert_error(_chat(client, auth, model="gpt-17"), 404, "model_not_found")
+
+
+def test_out_of_range_parameters_are_400(client: TestClient, auth: dict[str, str]) -> None:
+    _assert_error(_chat(client, auth, temperature=5), 400)
+    _assert_error(_chat(client, auth, max_tokens=0), 400)
+    _assert_error(_chat(client, auth, max_tokens=10_000_000), 400)
+
+
+def test_oversize_body_is_413(client: TestClient, auth: dict[str, str]) -> None:
+    r = _chat(client, auth, messages=[{"role": "user", "content": "x" * 300_000}])
+    _assert_error(r, 413, "payload_too_large")
+
+
+def test_too_many_messages_is_413(client: TestClient, auth: dict[str, str]) -> None:
+    messages = [{"role": "user", "content": "hi"}] * 6
+    _assert_error(_chat(client, auth, messages=messages), 413)
+
+
+def test_unknown_conversation_is_404(client: TestClient, auth: dict[str, str]) -> None:
+    _assert_error(_chat(client, auth, conversation_id="conv_nope"), 404, "not_found")
+
+
+def test_plain_completion_shape(client: TestClient, auth: dict[str, str]) -> None:
+    r = _chat(client, auth)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["object"] == "chat.completion"
+    assert body["choices"][0]["message"] == {
+        "role": "assistant",
+        "content": "The tower is 330 metres tall [1].",
+    }
+    assert body["choices"][0]["finish_reason"] == "stop"
+    assert body["citations"] == []
+
+
+def test_streamed_completion_is_openai_sse_ending_with_done(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    with client.stream(
+        "POST",
+        "/v1/chat/completions",
+        json={
+            "model": MODEL,
+            "messages": [{"role": "user", "content": "How tall?"}],
+            "stream": True,
+        },
+        headers=auth,
+    ) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in r.iter_lines() if line]
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(line.removeprefix("data: ")) for line in lines[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    assert text == "The tower is 330 metres tall [1]."
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_models_and_health(client: TestClient, auth: dict[str, str]) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    models = client.get("/v1/models", headers=auth).json()
+    assert [m["id"] for m in models["data"]] == [MODEL]
+
+
+def test_media_without_an_encoder_is_415_naming_supported_types(
+    make_settings, auth: dict[str, str]
+) -> None:
+    settings = make_settings(llm={"provider": "fake"}, plugins={"allow": ["documents"]})
+    png = base64.b64encode(_tiny_png()).decode()
+    content = [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}},
+    ]
+    with TestClient(create_app(services=Services.build(settings))) as c:
+        r = _chat(c, auth, messages=[{"role": "user", "content": content}])
+    error = _assert_error(r, 415, "unsupported_media_type")
+    assert "application/pdf" in error["message"]
+
+
+def test_truncated_image_is_422_without_leaking_paths(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    png = base64.b64encode(_tiny_png()[:30]).decode()
+    content = [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}},
+    ]
+    error = _assert_error(_chat(client, auth, messages=[{"role": "user", "content": content}]), 422)
+    assert "/tmp" not in error["message"] and "blobs" not in error["message"]
+
+
+def _tiny_png() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_documents_upload_list_get_delete_and_reingest(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    files = {
+        "file": ("notes.md", b"# Notes\n\nThe meeting is on Tuesday at noon.\n", "text/markdown")
+    }
+    first = client.post("/v1/documents", files=files, headers=auth)
+    assert first.status_code == 201, first.text
+    doc = first.json()
+    assert doc["chunks"] == 1 and doc["media_type"] == "text/markdown"
+    again = client.post("/v1/documents", files=files, headers=auth).json()
+    assert again["id"] == doc["id"]  # stable id: re-ingesting replaces, it does not duplicate
+    services = client.app.state.services  # type: ignore[attr-defined]
+    assert services.store.count("default") == 1
+    listed = client.get("/v1/documents", headers=auth).json()["data"]
+    assert [d["id"] for d in listed] == [doc["id"]]
+    assert client.get(f"/v1/documents/{doc['id']}", headers=auth).json()["source"] == "notes.md"
+    assert client.delete(f"/v1/documents/{doc['id']}", headers=auth).json()["deleted"] is True
+    assert services.store.count("default") == 0
+    _assert_error(client.get(f"/v1/documents/{doc['id']}", headers=auth), 404)
+    _assert_error(client.delete(f"/v1/documents/{doc['id']}", headers=auth), 404)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "status"),
+    [
+        ("empty.txt", b"", 422),
+        ("binary.txt", b"\x00\x01\x02\x03" * 100, 415),
+        ("fake.pdf", b"%PDF-1.4 this is not really a pdf", 422),
+    ],
+)
+def test_bad_documents_get_clear_4xx(
+    client: TestClient, auth: dict[str, str], name: str, data: bytes, status: int
+) -> None:
+    r = client.post("/v1/documents", files={"file": (name, data, "text/plain")}, headers=auth)
+    assert name in _assert_error(r, status)["message"]
+
+
+def test_legacy_encoded_text_is_read_not_mangled(client: TestClient, auth: dict[str, str]) -> None:
+    files = {
+        "file": (
+            "menu.txt",
+            "Un caf\xe9 cr\xe8me, s'il vous pla\xeet.".encode("cp1252"),
+            "text/plain",
+        )
+    }
+    assert client.post("/v1/documents", files=files, headers=auth).status_code == 201
+    services = client.app.state.services  # type: ignore[attr-defined]
+    [hit] = services.store.search("default", "coffee with cream", 1)
+    assert "café crème" in hit.text
+
+
+def test_upload_names_cannot_traverse_paths(client: TestClient, auth: dict[str, str]) -> None:
+    files = {"file": ("../../etc/passwd", b"harmless text", "text/plain")}
+    doc = client.post("/v1/documents", files=files, headers=auth).json()
+    assert doc["source"] == "passwd"

@@ -1,0 +1,159 @@
+"""Encoding through real workers: findings, routing, error mapping, idempotency."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from assistant.blobs import BlobStore
+from assistant.dispatch import CeleryDispatch
+from assistant.errors import UnprocessableMedia, UnsupportedMedia
+from assistant.orchestrator import ChatInput, ChatTurn
+from assistant.plugins.contract import Encoding, MediaItem
+from assistant.plugins.registry import registry_for
+from tests.support.cluster import Cluster
+from tests.support.plugins.slow import ECHO_TYPE
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def dispatch_for(cluster: Cluster, **workers: object) -> CeleryDispatch:
+    settings = cluster.settings(**workers)
+    return CeleryDispatch(
+        settings, registry_for(settings), BlobStore(settings.storage.resolved_blob_url())
+    )
+
+
+async def test_image_is_encoded_on_a_worker(cluster: Cluster, media: dict[str, Path]) -> None:
+    dispatch = dispatch_for(cluster)
+    [result] = await dispatch.encode(
+        "default", [MediaItem(media["coffee"], "image/jpeg", "coffee.jpg")]
+    )
+    assert isinstance(result, Encoding), result
+    assert result.encoder == "vision"
+    assert "espresso" in result.text.lower() or "coffee" in result.text.lower()
+    await dispatch.client.aclose()
+
+
+async def test_unsupported_media_is_415_before_queueing(cluster: Cluster, tmp_path: Path) -> None:
+    dispatch = dispatch_for(cluster)
+    path = tmp_path / "x.bin"
+    path.write_bytes(b"\x00\x01")
+    [result] = await dispatch.encode("default", [MediaItem(path, "application/x-nothing", "x.bin")])
+    assert isinstance(result, UnsupportedMedia) and result.status == 415
+    await dispatch.client.aclose()
+
+
+def _items(paths: dict[str, Path]) -> list[MediaItem]:
+    return [
+        MediaItem(paths["speech"], "audio/wav", "speech.wav"),
+        MediaItem(paths["coffee"], "image/jpeg", "coffee.jpg"),
+    ]
+
+
+async def test_chat_with_audio_and_image_is_answered_through_the_workers(
+    cluster: Cluster, media: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assistant.dispatch import CeleryClient
+    from assistant.services import Services
+
+    sent: list[tuple[str, str, int]] = []
+    real_call = CeleryClient.call
+
+    async def spy(self: CeleryClient, task: str, kwargs: dict, queue: str, **kw: object):
+        out = await real_call(self, task, kwargs, queue, **kw)  # type: ignore[arg-type]
+        sent.append((kwargs.get("encoder", task), queue, out["pid"]))
+        return out
+
+    monkeypatch.setattr(CeleryClient, "call", spy)
+    services = Services.build(cluster.settings())
+    assert isinstance(services.dispatch, CeleryDispatch)
+    chat = ChatInput(
+        tenant="default",
+        messages=[ChatTurn("user", "What is said in the recording, and what is in the photo?")],
+        attachments=_items(media),
+    )
+    prepared = await services.orchestrator.prepare(chat)
+    prompt = "\n".join(str(m.content) for m in prepared.messages)
+    assert "laptop" in prompt.lower() and "quarterly" in prompt.lower()
+    assert "espresso" in prompt.lower() or "coffee" in prompt.lower()
+    answer = await services.orchestrator.answer(chat)
+    sources = {c.source for c in answer.citations if c.kind == "attachment"}
+    assert sources == {"speech.wav", "coffee.jpg"}
+    assert all(f.encoding is not None for f in answer.findings)
+    # routing: each encoder's work ran on its queue, in the worker process consuming it
+    audio_pid = cluster.wait_ready("cpu.audio")["pid"]
+    image_pid = cluster.wait_ready("cpu.image")["pid"]
+    by_encoder = {enc: (queue, pid) for enc, queue, pid in sent}
+    assert by_encoder["whisper"] == ("cpu.audio", audio_pid)
+    assert by_encoder["vision"] == ("cpu.image", image_pid)
+    await services.dispatch.client.aclose()
+
+
+async def test_a_worker_refuses_an_encoder_of_a_queue_it_does_not_consume(
+    cluster: Cluster, media: dict[str, Path]
+) -> None:
+    """Misrouted audio on cpu.image is refused there, not transcribed (no model pulled in)."""
+    from assistant.dispatch.names import TASK_ENCODE
+    from assistant.dispatch.payloads import item_payload, result_from_payload
+
+    dispatch = dispatch_for(cluster)
+    ref = dispatch.blobs.put_bytes("default", media["speech"].read_bytes(), ".wav")
+    out = await dispatch.client.call(
+        TASK_ENCODE,
+        {"encoder": "whisper", "items": [item_payload(ref, "audio/wav", "speech.wav")]},
+        "cpu.image",
+    )
+    [result] = [result_from_payload(r) for r in out["results"]]
+    assert result.__class__.__name__ == "ServiceUnavailable"
+    await dispatch.client.aclose()
+
+
+async def test_bad_input_stays_a_4xx_and_is_not_retried(cluster: Cluster, tmp_path: Path) -> None:
+    dispatch = dispatch_for(cluster)
+    good, bad = tmp_path / "good.echo", tmp_path / "bad.echo"
+    good.write_text("hello")
+    bad.write_text("bad")
+    results = await dispatch.encode(
+        "default", [MediaItem(good, ECHO_TYPE, "good"), MediaItem(bad, ECHO_TYPE, "bad")]
+    )
+    assert isinstance(results[0], Encoding) and results[0].text == "hello"
+    assert isinstance(results[1], UnprocessableMedia) and results[1].status == 422
+    assert "bad on purpose" in results[1].message
+    await dispatch.client.aclose()
+
+
+async def test_concurrent_requests_are_micro_batched(cluster: Cluster, tmp_path: Path) -> None:
+    dispatch = dispatch_for(cluster)
+    before = len([x for x in cluster.slow_lines() if x[0] == "batch"])
+    paths = []
+    for i in range(24):
+        path = tmp_path / f"{i}.echo"
+        path.write_text(f"item {i}")
+        paths.append(path)
+    results = await asyncio.gather(
+        *(dispatch.encode("default", [MediaItem(p, ECHO_TYPE, p.name)]) for p in paths)
+    )
+    assert [r[0].text for r in results] == [f"item {i}" for i in range(24)]  # type: ignore[union-attr]
+    batches = [int(x[2]) for x in cluster.slow_lines() if x[0] == "batch"][before:]
+    assert sum(batches) == 24
+    assert len(batches) < 24 and max(batches) > 1 and max(batches) <= 8
+    await dispatch.client.aclose()
+
+
+async def test_a_redelivered_encode_task_gives_the_same_result(
+    cluster: Cluster, media: dict[str, Path]
+) -> None:
+    """Encode tasks are pure: running one twice (a redelivery) returns equal findings."""
+    from assistant.dispatch.names import TASK_ENCODE
+    from assistant.dispatch.payloads import item_payload
+
+    dispatch = dispatch_for(cluster)
+    ref = dispatch.blobs.put_bytes("default", media["sign"].read_bytes(), ".png")
+    kwargs = {"encoder": "vision", "items": [item_payload(ref, "image/png", "sign.png")]}
+    first = await dispatch.client.call(TASK_ENCODE, kwargs, "cpu.image")
+    second = await dispatch.client.call(TASK_ENCODE, kwargs, "cpu.image")
+    assert first["results"] == second["results"]
+    await dispatch.client.aclose()
