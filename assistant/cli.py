@@ -15,13 +15,13 @@ from assistant.audit import audit, configure_audit_file
 from assistant.bots.settings import DiscordBotSettings, SlackBotSettings
 from assistant.config import Settings, ensure_api_key, get_settings, masked_dump
 from assistant.embedded import embedded_runtime
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, PluginError
 from assistant.jobs.store import JobStore
 from assistant.keys import KeyStore, open_key_store
 from assistant.logs import setup_logging
 from assistant.orchestrator import ChatInput, ChatTurn
 from assistant.orchestrator.prompt import timestamp
-from assistant.plugins.registry import registry_for
+from assistant.plugins.registry import Registry, registry_for
 from assistant.retrieval.ingest import IngestResult, ingest_paths
 from assistant.services import Services
 from assistant.store import Database
@@ -34,6 +34,14 @@ def _settings() -> Settings:
         return get_settings()
     except Exception as exc:  # pydantic's message names the bad variable
         raise click.ClickException(f"invalid configuration:\n{exc}") from exc
+
+
+def _registry(settings: Settings) -> Registry:
+    """The plugins, validated: a broken one stops the command with a message that names it."""
+    try:
+        return registry_for(settings)
+    except PluginError as exc:
+        raise click.ClickException(exc.message) from exc
 
 
 def _setup_logging(settings: Settings) -> None:
@@ -67,6 +75,7 @@ def serve(host: str | None, port: int | None) -> None:
 
     settings = _settings()
     _setup_logging(settings)
+    _registry(settings)  # fail before anything starts, naming the plugin
     key = ensure_api_key(settings)
     if key:
         click.echo(
@@ -160,9 +169,7 @@ def ask(question: str, tenant: str | None) -> None:
 @main.command()
 def plugins() -> None:
     """Print the loaded plugins and their encoders as JSON."""
-
-    settings = _settings()
-    click.echo(json.dumps(registry_for(settings).describe(), indent=2))
+    click.echo(json.dumps(_registry(_settings()).describe(), indent=2))
 
 
 @main.command("config")
