@@ -111,7 +111,10 @@ class PluginSettings(BaseModel):
     # names of entry points (plugins) allowed to load; empty = all installed
     allow: list[str] = Field(default_factory=list)
     # each plugin reads its own settings (ASSISTANT_WHISPER_*, ASSISTANT_VISION_*, ...)
+    # where encoders run: a default, and per encoder name (e.g. {"whisper": "cuda"}); an encoder
+    # that cannot run on the default device stays on one it supports (a mixed fleet)
     device: Literal["cpu", "cuda"] = "cpu"
+    devices: dict[str, Literal["cpu", "cuda"]] = Field(default_factory=dict)
 
 
 class WorkerSettings(BaseModel):
@@ -126,6 +129,10 @@ class WorkerSettings(BaseModel):
     result_timeout_s: float = Field(900.0, gt=0)
     # dispatcher-side micro-batching: items for one encoder sent within this window share a task
     batch_window_ms: float = Field(20.0, ge=0.0, le=1000.0)
+    # the window per device where it should differ (a GPU worth waiting a little longer for)
+    batch_window_ms_by_device: dict[Literal["cpu", "cuda"], float] = Field(default_factory=dict)
+    # a GPU worker loads only the encoders whose gpu_memory_mb fit in this (0: no budget)
+    gpu_memory_budget_mb: int = Field(0, ge=0)
     # extra plugin modules (dotted paths) loaded beside entry points, by API and workers alike
     plugin_modules: list[str] = Field(default_factory=list)
     # async jobs: completion webhooks are signed with this (or the job's own) secret

@@ -6,9 +6,11 @@ The command reaches the ``assistant`` CLI through the ``assistant.commands`` ent
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import socket
+import sys
 from collections.abc import Sequence
 
 import click
@@ -16,15 +18,47 @@ import click
 from assistant.config import Settings, get_settings
 from assistant.dispatch import names
 from assistant.logs import setup_logging
-from assistant.plugins.registry import registry_for
+from assistant.plugins.registry import Registry, registry_for
+from workers import gpu
 from workers.startup import NAME_ENV, QUEUES_ENV
 
+log = logging.getLogger(__name__)
 
-def resolve_queues(settings: Settings, queues: str, device: str | None) -> list[str]:
-    if queues:
-        return names.parse_queues(queues)
-    registry = registry_for(settings)
-    return names.all_queues(registry, device or "cpu")
+
+def _gpu_start(
+    settings: Settings, registry: Registry, queues: list[str], concurrency: int | None
+) -> tuple[list[str], int]:
+    """Budget, CUDA check and pool size of a GPU worker; exits with a message when it cannot run."""
+    chosen = gpu.plan(registry, queues, settings.workers.gpu_memory_budget_mb)
+    for name, why in chosen.skipped.items():
+        log.warning("encoder %s is not loaded on this GPU worker: %s", name, why)
+    if not chosen.hosted and not chosen.skipped:
+        click.echo(
+            f"none of {', '.join(q for q in queues if q.startswith('cuda.'))} has an encoder "
+            "configured for cuda: set ASSISTANT_PLUGINS__DEVICE=cuda (or ASSISTANT_PLUGINS__DEVICES "
+            "per encoder) for the API and the workers alike; `assistant plugins` shows the queues",
+            err=True,
+        )
+        sys.exit(gpu.EXIT_NO_CUDA)
+    if not chosen.queues:
+        raise SystemExit("no queues left to consume: no GPU encoder fits the memory budget")
+    if chosen.needs_cuda:
+        ok, why = gpu.cuda_available()
+        if not ok:
+            click.echo(
+                f"this worker hosts GPU encoders ({', '.join(chosen.hosted)}) but CUDA is not "
+                f"available: {why}. Run it on a machine with an NVIDIA GPU and a CUDA build of "
+                "torch, or consume the cpu.* queues instead (`assistant worker --device cpu`).",
+                err=True,
+            )
+            sys.exit(gpu.EXIT_NO_CUDA)
+    os.environ[gpu.SKIP_ENV] = ",".join(chosen.skipped)
+    log.info(
+        "GPU worker: %s on CUDA_VISIBLE_DEVICES=%s",
+        ", ".join(chosen.hosted) or "no CUDA encoders",
+        os.environ.get("CUDA_VISIBLE_DEVICES", "(all)"),
+    )
+    return chosen.queues, concurrency or 1  # one pool process per GPU
 
 
 def worker_argv(
@@ -59,9 +93,15 @@ def run_worker(
             "set ASSISTANT_WORKERS__REDIS_URL (redis://host:port/0); `assistant serve` starts an "
             "embedded Redis and worker by itself when it is unset"
         )
-    chosen = resolve_queues(settings, queues, device)
+    registry = registry_for(settings)
+    chosen = names.parse_queues(queues) if queues else names.all_queues(registry, device or "cpu")
     if not chosen:
-        raise SystemExit("no queues to consume: no encoder plugin is installed for that device")
+        raise SystemExit(
+            f"no queues to consume: no encoder is configured for {device or 'cpu'} "
+            "(ASSISTANT_PLUGINS__DEVICE, ASSISTANT_PLUGINS__DEVICES; see `assistant plugins`)"
+        )
+    if any(q.startswith("cuda.") for q in chosen):
+        chosen, concurrency = _gpu_start(settings, registry, chosen, concurrency)
     slug = re.sub(r"[^a-z0-9]+", "-", "-".join(chosen).lower()).strip("-")[:40]
     node = name or f"{slug}-{os.getpid()}@{socket.gethostname()}"
     # read by each pool process (workers/startup.py) before the app is imported
@@ -82,7 +122,7 @@ def run_worker(
     "--device",
     type=click.Choice(["cpu", "cuda"]),
     default=None,
-    help="consume every queue of this device's encoders (default: cpu)",
+    help="consume every queue of the encoders configured for this device (default: cpu)",
 )
 @click.option("--concurrency", "-c", type=int, default=None, help="pool processes")
 @click.option("--name", "-n", default=None, help="node name (default: from the queues and pid)")

@@ -38,6 +38,7 @@ from assistant.dispatch.celery_app import make_celery
 from assistant.dispatch.local import LoadedEncoders
 from assistant.embeddings import TextEmbedder
 from assistant.plugins.registry import registry_for
+from workers.gpu import skipped_from_env
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,10 @@ class WorkerRuntime:
     load_errors: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.encoders = LoadedEncoders(registry_for(self.settings))
+        registry = registry_for(self.settings)
+        for name in skipped_from_env():  # over this GPU worker's memory budget (workers/gpu.py)
+            registry.encoders.pop(name, None)
+        self.encoders = LoadedEncoders(registry)
         self.blobs = BlobStore(self.settings.storage.resolved_blob_url())
         self.embedder = TextEmbedder(batch_size=self.settings.retrieval.embedding_batch_size)
 

@@ -31,7 +31,7 @@ def build_dispatch(
 ) -> tuple[EncodeDispatch, Embedder]:
     """The encode dispatch and the ingest embedder: both local, or both on the workers."""
     if not uses_workers(settings):
-        return InProcessDispatch(registry, device=settings.plugins.device), LocalEmbedder(embedder)
+        return InProcessDispatch(registry), LocalEmbedder(embedder)
     client = CeleryClient(settings)
     return CeleryDispatch(settings, registry, blobs, client), CeleryEmbedder(settings, client)
 

@@ -48,9 +48,7 @@ class CeleryDispatch:
         self.registry = registry
         self.blobs = blobs
         self.client = client or CeleryClient(settings)
-        self.device = settings.plugins.device
-        window = settings.workers.batch_window_ms if batch_window_ms is None else batch_window_ms
-        self.window_s = window / 1000.0
+        self.window_override_ms = batch_window_ms
         self._batchers: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, dict[str, MicroBatcher]
         ] = weakref.WeakKeyDictionary()
@@ -76,9 +74,20 @@ class CeleryDispatch:
                 return [result_from_payload(r) for r in out.results]
 
             batcher = per_loop[encoder] = MicroBatcher(
-                send, enc.default_batch_size, self.window_s, lambda: self.client.parallelism(queue)
+                send,
+                enc.batch_size,
+                self._window_s(enc.device.value),
+                lambda: self.client.parallelism(queue),
             )
         return batcher
+
+    def _window_s(self, device: str) -> float:
+        """The batching window of a device (workers.batch_window_ms_by_device, else the default)."""
+        if self.window_override_ms is not None:
+            return self.window_override_ms / 1000.0
+        workers = self.settings.workers
+        by_device = {str(d): ms for d, ms in workers.batch_window_ms_by_device.items()}
+        return by_device.get(device, workers.batch_window_ms) / 1000.0
 
     async def _reference(self, tenant: str, item: MediaItem) -> BlobRef:
         blob = item.metadata.get("blob")
@@ -95,7 +104,7 @@ class CeleryDispatch:
         waiting: list[tuple[int, asyncio.Future[Any]]] = []
         for index, item in enumerate(items):
             try:
-                encoder = self.registry.encoder_for(item.media_type, self.device)
+                encoder = self.registry.encoder_for(item.media_type)
                 ref = await self._reference(tenant, item)
             except AssistantError as exc:
                 results[index] = exc

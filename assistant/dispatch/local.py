@@ -9,13 +9,15 @@ also what a worker process runs (workers/encode.py), so both paths encode the sa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import sys
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 from assistant.embeddings import TextEmbedder
-from assistant.errors import AssistantError, EncoderFailed
+from assistant.errors import AssistantError, EncoderFailed, ServiceUnavailable
 from assistant.plugins.contract import Encoder, Encoding, MediaItem
 from assistant.plugins.registry import Registry
 
@@ -45,8 +47,18 @@ class LoadedEncoders:
 def encode_batch(
     encoder: Encoder[Any], items: Sequence[MediaItem], options: dict[str, Any] | None = None
 ) -> list[Encoding | BaseException]:
-    """Encode a batch; isolate failures item by item. Never raises."""
-    parsed = encoder.parse_options(options)
+    """Encode a batch; isolate failures item by item. Never raises (but for bad options).
+
+    A GPU out-of-memory error on a batch splits it in halves and tries again, down to single
+    items; one item that still does not fit is answered with a 503 for that item, so the
+    message is retried later rather than the worker dying or the batch being lost.
+    """
+    return _encode(encoder, list(items), encoder.parse_options(options))
+
+
+def _encode(
+    encoder: Encoder[Any], items: list[MediaItem], parsed: Any
+) -> list[Encoding | BaseException]:
     try:
         results = encoder.encode(items, parsed)
         if len(results) != len(items):
@@ -55,15 +67,46 @@ def encode_batch(
             )
         return list(results)
     except Exception as exc:
+        if is_out_of_memory(exc):
+            free_gpu_memory()
+            if len(items) > 1:
+                half = len(items) // 2
+                log.warning(
+                    "encoder %s ran out of GPU memory on %s items; splitting the batch",
+                    encoder.name,
+                    len(items),
+                )
+                return _encode(encoder, items[:half], parsed) + _encode(
+                    encoder, items[half:], parsed
+                )
+            return [
+                ServiceUnavailable(
+                    f"{encoder.name} ran out of GPU memory on {items[0].display_name}; "
+                    "try again later"
+                )
+            ]
         if len(items) == 1:
             return [_as_error(encoder, items[0], exc)]
     out: list[Encoding | BaseException] = []
     for item in items:
-        try:
-            out.extend(encoder.encode([item], parsed))
-        except Exception as exc:
-            out.append(_as_error(encoder, item, exc))
+        out.extend(_encode(encoder, [item], parsed))
     return out
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """torch.cuda.OutOfMemoryError, or a CUDA/CTranslate2 allocator error saying so."""
+    name = type(exc).__name__
+    text = str(exc).lower()
+    return name == "OutOfMemoryError" or "out of memory" in text
+
+
+def free_gpu_memory() -> None:
+    """Hand cached blocks back to the allocator (only when torch is already loaded)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        with contextlib.suppress(Exception):
+            if torch.cuda.is_initialized():
+                torch.cuda.empty_cache()
 
 
 def _as_error(encoder: Encoder[Any], item: MediaItem, exc: BaseException) -> BaseException:
@@ -74,10 +117,9 @@ def _as_error(encoder: Encoder[Any], item: MediaItem, exc: BaseException) -> Bas
 
 
 class InProcessDispatch:
-    def __init__(self, registry: Registry, device: str | None = None) -> None:
+    def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.encoders = LoadedEncoders(registry)
-        self.device = device
 
     async def encode(
         self,
@@ -88,7 +130,7 @@ class InProcessDispatch:
         groups: dict[str, list[int]] = {}
         for index, item in enumerate(items):
             try:
-                name = self.registry.encoder_for(item.media_type, self.device).name
+                name = self.registry.encoder_for(item.media_type).name
             except AssistantError as exc:
                 results[index] = exc
                 continue

@@ -96,11 +96,25 @@ class Encoder(ABC, Generic[OptionsT]):
     media_types: ClassVar[frozenset[str]]
     # byte signatures of media types the core does not know (see MediaSignature)
     media_signatures: ClassVar[tuple[MediaSignature, ...]] = ()
-    device: ClassVar[Device] = Device.CPU
+    # the devices the encoder can run on; the configuration picks one per instance
+    # (plugins.device, plugins.devices) and the registry sets ``device``, so the queue follows
+    devices: ClassVar[frozenset[Device]] = frozenset({Device.CPU})
+    device: Device = Device.CPU
     Options: type[OptionsT] = NoOptions  # type: ignore[assignment]  # Encoder[NoOptions]
     default_batch_size: ClassVar[int] = 1
+    # batch sizes per device (a GPU takes far larger batches); default_batch_size otherwise
+    batch_sizes: ClassVar[dict[Device, int]] = {}
+    # roughly what load() takes on a GPU: a worker loads only the encoders that fit its budget
+    gpu_memory_mb: ClassVar[int] = 0
+    # False for an encoder that can be routed to a cuda queue without a CUDA runtime (tests)
+    needs_cuda_runtime: ClassVar[bool] = True
     # settles two encoders that accept the same media type: the higher serves it
     priority: ClassVar[int | None] = None
+
+    @property
+    def batch_size(self) -> int:
+        """How many items one task hands this encoder, on its device."""
+        return self.batch_sizes.get(self.device, self.default_batch_size)
 
     @property
     def queue(self) -> str:

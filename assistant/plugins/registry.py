@@ -16,7 +16,7 @@ import difflib
 import importlib
 import importlib.metadata
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -56,8 +56,15 @@ def validate_encoder(encoder: object, plugin: str) -> Encoder[Any]:
     where = f"{where}, encoder {name!r}"
     if not isinstance(getattr(cls, "modality", None), Modality):
         raise PluginError(f"{where}: modality must be a Modality")
-    if not isinstance(cls.device, Device):
-        raise PluginError(f"{where}: device must be a Device")
+    devices = getattr(cls, "devices", None)
+    if (
+        not isinstance(devices, frozenset)
+        or not devices
+        or not all(isinstance(d, Device) for d in devices)
+    ):
+        raise PluginError(f"{where}: devices must be a non-empty frozenset of Device")
+    if not all(isinstance(d, Device) and n >= 1 for d, n in cls.batch_sizes.items()):
+        raise PluginError(f"{where}: batch_sizes must map a Device to a positive int")
     media = getattr(cls, "media_types", None)
     if not isinstance(media, frozenset) or not media or not all("/" in m for m in media):
         raise PluginError(f"{where}: media_types must be a non-empty frozenset of MIME types")
@@ -85,7 +92,10 @@ def validate_encoder(encoder: object, plugin: str) -> Encoder[Any]:
 class Registry:
     """The loaded plugins and the encoders they registered."""
 
-    def __init__(self) -> None:
+    def __init__(self, device: str = "cpu", devices: Mapping[str, str] | None = None) -> None:
+        """``device``: where encoders run by default; ``devices``: per encoder name."""
+        self.default_device = Device(device)
+        self.device_of = {name: Device(d) for name, d in (devices or {}).items()}
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.encoders: dict[str, Encoder[Any]] = {}
@@ -130,10 +140,26 @@ class Registry:
         except Exception as exc:
             raise PluginError(f"plugin {name!r}: register_encoders failed: {exc}") from exc
         for encoder in registered:
+            encoder.device = self._device_for(encoder, name)
             self._check_new(encoder, name)
             self.encoders[encoder.name] = encoder
             self.plugin_of[encoder.name] = name
             self.signatures.extend(encoder.media_signatures)
+
+    def _device_for(self, encoder: Encoder[Any], plugin: str) -> Device:
+        """The configured device: per encoder, else the default, else one it supports."""
+        wanted = self.device_of.get(encoder.name)
+        if wanted is not None:
+            if wanted not in encoder.devices:
+                supported = ", ".join(sorted(d.value for d in encoder.devices))
+                raise PluginError(
+                    f"plugin {plugin!r}: encoder {encoder.name!r} is configured for {wanted.value}"
+                    f" (plugins.devices) but runs on {supported} only"
+                )
+            return wanted
+        if self.default_device in encoder.devices:
+            return self.default_device
+        return Device.CPU if Device.CPU in encoder.devices else sorted(encoder.devices)[0]
 
     def _check_new(self, encoder: Encoder[Any], plugin: str) -> None:
         if encoder.name in self.encoders:
@@ -218,17 +244,15 @@ class Registry:
                 + f"; supported types: {', '.join(sorted(self.supported_media_types())) or 'none'}"
             ) from exc
 
-    def encoder_for(self, media_type: str, device: str | None = None) -> Encoder[Any]:
-        """The encoder for a media type: the preferred device first, then the highest priority."""
+    def encoder_for(self, media_type: str) -> Encoder[Any]:
+        """The encoder for a media type (the highest priority, when a priority settled two)."""
         candidates = [e for e in self.encoders.values() if media_type in e.media_types]
         if not candidates:
             supported = ", ".join(sorted(self.supported_media_types())) or "none"
             raise UnsupportedMedia(
                 f"media type {media_type!r} is not supported; supported types: {supported}"
             )
-        candidates.sort(
-            key=lambda e: (device is not None and e.device.value != device, -(e.priority or 0))
-        )
+        candidates.sort(key=lambda e: -(e.priority or 0))
         return candidates[0]
 
     def describe(self) -> dict[str, object]:
@@ -241,8 +265,10 @@ class Registry:
                     "modality": enc.modality.value,
                     "media_types": sorted(enc.media_types),
                     "device": enc.device.value,
+                    "devices": sorted(d.value for d in enc.devices),
                     "queue": enc.queue,
-                    "default_batch_size": enc.default_batch_size,
+                    "batch_size": enc.batch_size,
+                    "gpu_memory_mb": enc.gpu_memory_mb,
                     "priority": enc.priority,
                     "options": enc.Options.model_json_schema(),
                 }
@@ -276,9 +302,15 @@ def _did_you_mean(module: object) -> str:
     return f"; implement {' or '.join(HOOKS)} and mark it with @assistant.plugins.hookimpl"
 
 
-def build_registry(allow: Iterable[str] = (), modules: Iterable[str] = ()) -> Registry:
-    """The installed plugins (entry points, limited by ``allow``) plus plugin modules by path."""
-    registry = Registry()
+def build_registry(
+    allow: Iterable[str] = (),
+    modules: Iterable[str] = (),
+    device: str = "cpu",
+    devices: Mapping[str, str] | None = None,
+) -> Registry:
+    """The installed plugins (entry points, limited by ``allow``) plus plugin modules by path,
+    each encoder on its configured device."""
+    registry = Registry(device, devices)
     registry.load_entry_points(allow)
     registry.add_modules(modules)
     return registry
@@ -286,4 +318,7 @@ def build_registry(allow: Iterable[str] = (), modules: Iterable[str] = ()) -> Re
 
 def registry_for(settings: Settings) -> Registry:
     """The registry a process of this deployment sees: allowed plugins plus extra modules."""
-    return build_registry(settings.plugins.allow, settings.workers.plugin_modules)
+    plugins = settings.plugins
+    return build_registry(
+        plugins.allow, settings.workers.plugin_modules, plugins.device, plugins.devices
+    )

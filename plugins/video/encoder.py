@@ -38,7 +38,8 @@ class VideoEncoder(Encoder[VideoOptions]):
     version = "1"
     modality = Modality.VIDEO
     media_types = VIDEO_TYPES
-    device = Device.CPU
+    devices = frozenset({Device.CPU, Device.CUDA})
+    gpu_memory_mb = 2200  # its own vision and Whisper models on the same GPU
     Options = VideoOptions
     default_batch_size = 1
 
@@ -51,10 +52,13 @@ class VideoEncoder(Encoder[VideoOptions]):
     def load(self) -> None:
         with self._lock:
             self._limits = get_settings().media
+            # frames decode on the CPU; vision and Whisper run on this encoder's device
             if self._vision is None:
                 self._vision = VisionEncoder()
+                self._vision.device = self.device
             if self._whisper is None:
                 self._whisper = WhisperEncoder()
+                self._whisper.device = self.device
         self._vision.load()
         self._whisper.load()
 
@@ -76,7 +80,7 @@ class VideoEncoder(Encoder[VideoOptions]):
         )
         vision_opts = VisionOptions(ocr=opts.ocr, embed=True)
         frame_encodings: list[Encoding] = []
-        batch = max(1, self._vision.default_batch_size)
+        batch = max(1, self._vision.batch_size)  # frames go to the model in device-sized batches
         for i in range(0, len(sampled.frames), batch):
             images = [f.image for f in sampled.frames[i : i + batch]]
             frame_encodings.extend(self._vision.encode_images(images, vision_opts))

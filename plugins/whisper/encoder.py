@@ -96,10 +96,11 @@ class RawSegment:
 class _FasterWhisper:
     backend = "faster-whisper"
 
-    def __init__(self, model_dir: Path, device: str) -> None:
+    def __init__(self, model_dir: Path, device: str, compute_type: str = "auto") -> None:
         from faster_whisper import WhisperModel
 
-        compute_type = "int8" if device == "cpu" else "float16"
+        if compute_type == "auto":  # int8 on a CPU; float16 on a GPU (int8_float16 to save memory)
+            compute_type = "int8" if device == "cpu" else "float16"
         self.model = WhisperModel(
             str(model_dir), device=device, compute_type=compute_type, local_files_only=True
         )
@@ -185,7 +186,8 @@ class WhisperEncoder(Encoder[WhisperOptions]):
     version = "1"
     modality = Modality.AUDIO
     media_types = AUDIO_TYPES
-    device = Device.CPU
+    devices = frozenset({Device.CPU, Device.CUDA})
+    gpu_memory_mb = 1000  # base in float16 with the CUDA context; tiny.en needs less
     Options = WhisperOptions
     default_batch_size = 1  # see bench/bench_encoders.py: batching buys nothing on CPU
 
@@ -213,14 +215,14 @@ class WhisperEncoder(Encoder[WhisperOptions]):
         if self.max_seconds is None:
             self.max_seconds = settings.media.max_audio_seconds
         if path:
-            return model, backend, Path(path), settings.plugins.device
+            return model, backend, Path(path), self.device.value
         if backend == "openai-whisper":
             raise PluginError(
                 "the 'openai-whisper' backend needs ASSISTANT_WHISPER_MODEL_PATH "
                 "(a local .pt checkpoint); model names would be downloaded"
             )
         folder = models.tiny_en_dir() if model == "tiny.en" else models.base_dir()
-        return model, backend, folder, settings.plugins.device
+        return model, backend, folder, self.device.value
 
     def load(self) -> None:
         with self._lock:
@@ -233,7 +235,7 @@ class WhisperEncoder(Encoder[WhisperOptions]):
             impl = (
                 _OpenAIWhisper(path, device)
                 if backend == "openai-whisper"
-                else _FasterWhisper(path, device)
+                else _FasterWhisper(path, device, WhisperSettings().compute_type)
             )
             self.model_label = model if not self._model_path else path.name
             self._impl = impl

@@ -24,6 +24,11 @@ class WhisperSettings(BaseSettings):
     backend: Literal["faster-whisper", "openai-whisper"] = Field(
         "faster-whisper", validation_alias=_env("BACKEND")
     )
+    compute_type: Literal["auto", "int8", "int8_float16", "float16", "float32"] = Field(
+        "auto",
+        validation_alias=_env("COMPUTE_TYPE"),
+        description="CTranslate2 compute type; auto: int8 on a CPU, float16 on a GPU",
+    )
     model_path: str = Field(
         "",
         validation_alias=_env("MODEL_PATH"),

@@ -68,12 +68,14 @@ class Cluster:
         )
 
     def start_worker(
-        self, name: str, queues: str, concurrency: int = 1, **env: str
+        self, name: str, queues: str, concurrency: int = 1, device: str = "", **env: str
     ) -> subprocess.Popen[bytes]:
+        """A worker on ``queues`` (or on every queue of ``device``'s encoders)."""
+        consume = ["--queues", queues] if queues else ["--device", device or "cpu"]
         proc = spawn(
             [
-                sys.executable, "-m", "assistant.cli", "worker",
-                "--queues", queues, "--concurrency", str(concurrency),
+                sys.executable, "-m", "assistant.cli", "worker", *consume,
+                "--concurrency", str(concurrency),
                 "--name", f"{name}@test", "--loglevel", "INFO",
             ],
             self.env(**env),

@@ -5,6 +5,7 @@
 can kill its worker mid-task and count executions.
 ``echotest`` (queue cuda.document, consumed by no session worker): returns the file's text;
 the text "bad" raises UnprocessableMedia (a 422 that must stay a 422); logs batch sizes.
+``dualtest``: the same on either device (cpu.image, or cuda.image when configured so).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from assistant.plugins import Device, Encoder, Encoding, MediaItem, Modality, No
 
 SLOW_TYPE = "application/x-slow-test"
 ECHO_TYPE = "application/x-echo-test"
+DUAL_TYPE = "application/x-dual-test"
 
 
 def _log(line: str) -> None:
@@ -36,7 +38,6 @@ class SlowEncoder(Encoder[NoOptions]):
     version = "1"
     modality = Modality.DOCUMENT
     media_types = frozenset({SLOW_TYPE})
-    device = Device.CPU
     default_batch_size = 1
 
     def encode(self, items: Sequence[MediaItem], options: NoOptions) -> list[Encoding]:  # noqa: ARG002 - the Encoder interface
@@ -63,7 +64,8 @@ class EchoEncoder(Encoder[NoOptions]):
     version = "1"
     modality = Modality.DOCUMENT
     media_types = frozenset({ECHO_TYPE})
-    device = Device.CUDA
+    devices = frozenset({Device.CUDA})
+    needs_cuda_runtime = False  # routed to cuda.document; runs anywhere
     default_batch_size = 8
 
     def encode(self, items: Sequence[MediaItem], options: NoOptions) -> list[Encoding]:  # noqa: ARG002 - the Encoder interface
@@ -85,7 +87,19 @@ class EchoEncoder(Encoder[NoOptions]):
         return out
 
 
+class DualEncoder(EchoEncoder):
+    """Runs on either device, as configured (plugins.devices): a GPU-routing test encoder that
+    needs no CUDA runtime. Queue cpu.image by default, cuda.image when configured for cuda."""
+
+    name = "dualtest"
+    modality = Modality.IMAGE
+    media_types = frozenset({DUAL_TYPE})
+    devices = frozenset({Device.CPU, Device.CUDA})
+    batch_sizes = {Device.CUDA: 32}
+
+
 @hookimpl
-def register_encoders(register: Callable[[Encoder], None]) -> None:
+def register_encoders(register: Callable[[Encoder[NoOptions]], None]) -> None:
     register(SlowEncoder())
     register(EchoEncoder())
+    register(DualEncoder())
