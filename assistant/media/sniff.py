@@ -18,7 +18,8 @@ _IMAGE_FTYP_BRANDS = {b"heic", b"heix", b"mif1", b"msf1", b"avif", b"avis"}
 _BMP_DIB_SIZES = {12, 16, 40, 52, 56, 64, 108, 124}
 
 
-def _read_head(source: str | Path | bytes | bytearray | memoryview) -> tuple[bytes, int]:
+def read_head(source: str | Path | bytes | bytearray | memoryview) -> tuple[bytes, int]:
+    """The first bytes a sniffer looks at, and the whole size."""
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
         return data[:_SNIFF_BYTES], len(data)
@@ -100,7 +101,7 @@ def sniff_media_type(
     vs plain text). Raises ``UnprocessableMedia`` for empty input and ``UnsupportedMedia`` when
     the content matches no known type.
     """
-    head, size = _read_head(source)
+    head, size = read_head(source)
     declared_n = normalize_media_type(declared)
     if name is None:
         name = Path(source).name if isinstance(source, str | Path) else "the upload"

@@ -27,13 +27,13 @@ from pydantic import BaseModel
 from assistant.config import Settings
 from assistant.errors import PluginError, UnsupportedMedia
 from assistant.media import KNOWN_TYPES, sniff_media_type
+from assistant.media.sniff import read_head
 from assistant.plugins import hookspecs
 from assistant.plugins.contract import Device, Encoder, MediaSignature, Modality
 
 log = logging.getLogger(__name__)
 
 HOOKS = ("register_encoders",)
-SNIFF_BYTES = 8192
 
 
 def validate_encoder(encoder: object, plugin: str) -> Encoder[Any]:
@@ -230,7 +230,7 @@ class Registry:
     ) -> str:
         """The real media type, from the bytes: plugins' signatures first, then the core's."""
         if self.signatures:
-            head = _head(source)
+            head, _ = read_head(source)
             for sig in self.signatures:
                 if head[sig.offset : sig.offset + len(sig.magic)] == sig.magic:
                     return sig.media_type
@@ -274,13 +274,6 @@ class Registry:
                 }
             )
         return {"plugins": [{"name": p, "encoders": e} for p, e in plugins.items()]}
-
-
-def _head(source: str | Path | bytes) -> bytes:
-    if isinstance(source, bytes | bytearray | memoryview):
-        return bytes(source[:SNIFF_BYTES])
-    with Path(source).open("rb") as fh:
-        return fh.read(SNIFF_BYTES)
 
 
 def _overlap(a: MediaSignature, b: MediaSignature) -> bool:
