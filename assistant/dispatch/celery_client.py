@@ -22,6 +22,7 @@ from assistant.dispatch import heartbeats, names, propagation
 from assistant.dispatch.celery_app import make_celery
 from assistant.dispatch.results import ResultListener
 from assistant.errors import AssistantError, EncoderFailed, ServiceUnavailable
+from assistant.logs import job_id
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +161,18 @@ class CeleryClient:
         if not self._capacity.get(queue):
             self._capacity_at = 0.0  # a worker that just started is seen on the next call
         return not self._capacity_known or bool(self._capacity.get(queue))
+
+    def unserved(self, queue: str, alternative: str) -> ServiceUnavailable | None:
+        """The 503 for an interactive request when no live worker consumes ``queue``.
+
+        Such a request should not wait minutes for a worker that may never come; jobs (a job id
+        in the context) queue and finish once a worker is back, so they get None."""
+        if job_id.get() is not None or self.has_worker(queue):
+            return None
+        return ServiceUnavailable(
+            f"no worker is serving the {queue} queue right now; try again shortly, or "
+            f"{alternative} (POST /v1/jobs)"
+        )
 
     def check_workers(self) -> None:
         """Readiness: some worker is connected to the broker (a heartbeat within 30 s)."""

@@ -27,8 +27,7 @@ from assistant.dispatch.payloads import (
     result_from_payload,
     unpack_vectors,
 )
-from assistant.errors import AssistantError, EncoderFailed, ServiceUnavailable
-from assistant.logs import job_id
+from assistant.errors import AssistantError, EncoderFailed
 from assistant.plugins.contract import Encoding, MediaItem
 from assistant.plugins.registry import Registry
 
@@ -112,13 +111,9 @@ class CeleryDispatch:
             except OSError as exc:
                 results[index] = EncoderFailed(f"could not stage {item.display_name}: {exc}")
                 continue
-            if job_id.get() is None and not self.client.has_worker(encoder.queue):
-                # an interactive request should not wait minutes for a worker that may never
-                # come; jobs (job_id set) queue and finish once a worker is back
-                results[index] = ServiceUnavailable(
-                    f"no worker is serving the {encoder.queue} queue right now; try again "
-                    "shortly, or send the file as a job (POST /v1/jobs)"
-                )
+            missing = self.client.unserved(encoder.queue, "send the file as a job")
+            if missing is not None:
+                results[index] = missing
                 continue
             payload = item_payload(ref, item.media_type, item.display_name)
             [future] = self._batcher(encoder.name).submit([payload])
@@ -192,10 +187,8 @@ class CeleryEmbedder:
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
-        if job_id.get() is None and not self.client.has_worker(names.TEXT_QUEUE):
-            raise ServiceUnavailable(
-                f"no worker is serving the {names.TEXT_QUEUE} queue right now; try again "
-                "shortly, or ingest the file as a job (POST /v1/jobs)"
-            )
+        missing = self.client.unserved(names.TEXT_QUEUE, "ingest the file as a job")
+        if missing is not None:
+            raise missing
         futures = self._batcher().submit(list(texts))
         return list(await asyncio.gather(*futures))
