@@ -103,6 +103,14 @@ def _why(exc: BaseException, path: Path) -> str:
     return str(exc).replace(str(path), "the file").replace(path.name, "the file")
 
 
+def _check_pixels(name: str, width: int, height: int, limits: MediaLimits) -> None:
+    if width * height > limits.max_image_pixels:
+        raise PayloadTooLarge(
+            f"{name} is {width} x {height} pixels ({width * height / 1e6:.1f} megapixels); "
+            f"the limit is {limits.max_image_pixels / 1e6:.1f} megapixels"
+        )
+
+
 def _image_info(
     path: Path, media_type: str, limits: MediaLimits, name: str, info: MediaInfo
 ) -> None:
@@ -111,12 +119,8 @@ def _image_info(
     kind = media_type.split("/")[1].upper()
     with path.open("rb") as fh:
         header = image_header_size(fh.read(1 << 16))
-    if header is not None and header[0] * header[1] > limits.max_image_pixels:
-        width, height = header
-        raise PayloadTooLarge(
-            f"{name} is {width} x {height} pixels ({width * height / 1e6:.1f} megapixels); "
-            f"the limit is {limits.max_image_pixels / 1e6:.1f} megapixels"
-        )
+    if header is not None:  # from the header bytes: a bomb is refused before PIL sees it
+        _check_pixels(name, *header, limits)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -130,12 +134,7 @@ def _image_info(
             f"{name} could not be read as a {kind} image: {_why(exc, path)}"
         ) from exc
     info.width, info.height = width, height
-    pixels = width * height
-    if pixels > limits.max_image_pixels:
-        raise PayloadTooLarge(
-            f"{name} is {width} x {height} pixels ({pixels / 1e6:.1f} megapixels); "
-            f"the limit is {limits.max_image_pixels / 1e6:.1f} megapixels"
-        )
+    _check_pixels(name, width, height, limits)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
