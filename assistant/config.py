@@ -23,6 +23,8 @@ class LLMSettings(BaseModel):
     n_threads: int = Field(0, ge=0, description="0 = all cores")
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(256, ge=1, le=32768)
+    # local: keep every position's logits so requests may ask for logprobs (n_ctx x vocab floats)
+    logprobs: bool = False
     # openai-compatible server
     base_url: str = ""
     api_key: SecretStr = SecretStr("")

@@ -36,16 +36,27 @@ def error_response(exc: AssistantError) -> JSONResponse:
     )
 
 
+def _location(loc: tuple[int | str, ...]) -> str | None:
+    """A readable path: ``messages.2.content.1.image_url``, without pydantic's union tags."""
+    parts = [
+        str(p)
+        for p in loc
+        if p != "body" and not (isinstance(p, str) and ("[" in p or p.startswith("function-")))
+    ]
+    return ".".join(parts) or None
+
+
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     errors = exc.errors()
     if not errors:
         return "invalid request", None
     first = errors[0]
-    loc = [str(p) for p in first.get("loc", ()) if p not in ("body",)]
-    param = ".".join(loc) or None
-    msg = first.get("msg", "invalid value")
     if first.get("type") == "json_invalid":
         return "the request body is not valid JSON", None
+    param = _location(tuple(first.get("loc", ())))
+    msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    if first.get("type") == "extra_forbidden":
+        msg = "this parameter is not supported by this server"
     more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
     return (f"{param}: {msg}{more}" if param else f"{msg}{more}"), param
 

@@ -6,47 +6,24 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from assistant.chat.request import (
-    AudioPart,
-    ChatCompletionRequest,
-    ChatMessageIn,
-    ContentPart,
-    FilePart,
-    FileRef,
-    ImagePart,
-    ImageURL,
-    InputAudio,
-    StreamOptions,
-    TextPart,
-)
+from assistant.chat.request import ChatCompletionRequest
 
-__all__ = [
-    "AudioPart",
-    "ChatCompletionRequest",
-    "ChatCompletionResponse",
-    "ChatMessageIn",
-    "Choice",
-    "ChoiceMessage",
-    "ContentPart",
-    "FilePart",
-    "FileRef",
-    "ImagePart",
-    "ImageURL",
-    "InputAudio",
-    "StreamOptions",
-    "TextPart",
-]
+__all__ = ["ChatCompletionRequest", "ChatCompletionResponse", "Choice", "ChoiceMessage"]
 
 
 class ChoiceMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None
+    refusal: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    annotations: list[dict[str, Any]] = []
 
 
 class Choice(BaseModel):
     index: int = 0
     message: ChoiceMessage
     finish_reason: str = "stop"
+    logprobs: dict[str, Any] | None = None
 
 
 class ChatCompletionResponse(BaseModel):
@@ -56,5 +33,6 @@ class ChatCompletionResponse(BaseModel):
     model: str
     choices: list[Choice]
     usage: dict[str, int]
+    system_fingerprint: str | None = None
     citations: list[dict[str, Any]] = []
     conversation_id: str | None = None

@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session
 
 from assistant.attachments import AttachmentResolver
 from assistant.auth import Principal
-from assistant.chat.request import ChatCompletionRequest
+from assistant.chat.request import ChatCompletionRequest, ChatMessageIn
 from assistant.config import Settings
 from assistant.errors import InvalidRequest, NotFound, PayloadTooLarge
+from assistant.llm.options import ToolCall, supported_parameters
 from assistant.orchestrator import Answer, ChatInput, ChatTurn, Finding, Orchestrator
 from assistant.orchestrator.types import Prepared
 from assistant.plugins.contract import MediaItem
@@ -41,6 +42,15 @@ def turn_messages(
     ]
 
 
+def _turn(message: ChatMessageIn) -> ChatTurn:
+    role = "system" if message.role == "developer" else message.role
+    calls = [
+        ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments)
+        for c in message.tool_calls or []
+    ]
+    return ChatTurn(role, message.text(), tool_calls=calls, tool_call_id=message.tool_call_id)
+
+
 class ChatService:
     def __init__(
         self,
@@ -55,6 +65,7 @@ class ChatService:
         self.attachments = attachments
         self.orchestrator = orchestrator
         self.model_ids = model_ids
+        self.supported = supported_parameters(settings.llm)
 
     # checks -----------------------------------------------------------------------------
 
@@ -78,6 +89,17 @@ class ChatService:
                     f"messages[{i}] has {len(message.text())} characters; the limit is "
                     f"{api.max_message_chars}",
                     param=f"messages.{i}.content",
+                )
+        backend = self.settings.llm.provider
+        for param in body.parameters_set():
+            if param not in self.supported and not (
+                param == "max_completion_tokens" and "max_tokens" in self.supported
+            ):
+                raise InvalidRequest(
+                    f"{param}: the configured model backend ({backend}) does not support this "
+                    "parameter",
+                    param=param,
+                    code="unsupported_parameter",
                 )
         limit = self.settings.llm.n_ctx
         wanted = body.max_completion_tokens or body.max_tokens
@@ -108,19 +130,14 @@ class ChatService:
     async def input_for(self, body: ChatCompletionRequest, principal: Principal) -> ChatInput:
         """History of the conversation, then the request's messages and attachments."""
         turns = await self.history(principal.tenant, body.conversation_id)
-        for m in body.messages:
-            if m.role == "tool":
-                continue
-            role = "system" if m.role == "developer" else m.role
-            turns.append(ChatTurn(role, m.text()))
+        turns.extend(_turn(m) for m in body.messages)
         parts = [p for m in body.messages if m.role == "user" for p in m.media_parts()]
         attachments = await self.attachments(principal, parts) if parts else []
         return ChatInput(
             tenant=principal.tenant,
             messages=turns,
             attachments=attachments,
-            temperature=body.temperature,
-            max_tokens=body.max_completion_tokens or body.max_tokens,
+            generation=body.generation(),
         )
 
     async def input_for_thread(
@@ -155,8 +172,8 @@ class ChatService:
 
     @staticmethod
     def request_turn(body: ChatCompletionRequest, chat: ChatInput) -> tuple[str, list[str]]:
-        """The question and the names of the attachments of the request's last message."""
-        last = body.messages[-1]
+        """The question and the names of the attachments of the request's last user message."""
+        last = next(m for m in reversed(body.messages) if m.role == "user")
         count = len(last.media_parts())
         names = [a.display_name for a in chat.attachments[-count:]] if count else []
         return last.text(), names

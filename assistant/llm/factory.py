@@ -20,6 +20,7 @@ def make_chat_model(settings: LLMSettings) -> BaseChatModel:
             n_threads=settings.n_threads,
             temperature=settings.temperature,
             max_tokens=settings.max_tokens,
+            logits_all=settings.logprobs,
         )
     if settings.provider == "openai":
         from langchain_openai import ChatOpenAI

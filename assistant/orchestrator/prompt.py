@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+import json
+
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 
 from assistant.orchestrator.types import ChatTurn, Citation, Finding
 from assistant.retrieval.store import Hit
@@ -110,21 +118,36 @@ def build_messages(
 
     system_extra = [t.content for t in turns if t.role == "system"]
     dialogue = [t for t in turns if t.role != "system"]
-    question = dialogue[-1].content if dialogue else ""
-    history = _trim(dialogue[:-1])
+    # the question is the last user turn; what follows it (tool calls and their results, an
+    # assistant prefill) comes after the grounded question, as the client sent it
+    asked = max((i for i, t in enumerate(dialogue) if t.role == "user"), default=-1)
+    question = dialogue[asked].content if asked >= 0 else ""
+    history = _trim(dialogue[:asked] if asked >= 0 else dialogue)
 
     system = SYSTEM + ("\n\n" + "\n".join(system_extra) if system_extra else "")
     messages: list[BaseMessage] = [SystemMessage(system)]
-    for turn in history:
-        cls = HumanMessage if turn.role == "user" else AIMessage
-        messages.append(cls(turn.content))
+    messages.extend(_message(turn) for turn in history)
     context = "\n\n".join(blocks) if blocks else NO_SOURCES
     messages.append(HumanMessage(f"{context}\n\nQuestion: {question}"))
+    if asked >= 0:
+        messages.extend(_message(turn) for turn in dialogue[asked + 1 :])
     return messages, citations
 
 
+def _message(turn: ChatTurn) -> BaseMessage:
+    if turn.role == "tool":
+        return ToolMessage(turn.content, tool_call_id=turn.tool_call_id or "")
+    if turn.role == "assistant":
+        calls = [
+            {"name": c.name, "args": json.loads(c.arguments or "{}"), "id": c.id}
+            for c in turn.tool_calls
+        ]
+        return AIMessage(turn.content, tool_calls=calls)
+    return HumanMessage(turn.content)
+
+
 def _trim(history: list[ChatTurn]) -> list[ChatTurn]:
-    """Keep the most recent turns that fit the history budget."""
+    """Keep the most recent turns that fit the history budget, never a tool result alone."""
     kept: list[ChatTurn] = []
     used = 0
     for turn in reversed(history):
@@ -132,4 +155,7 @@ def _trim(history: list[ChatTurn]) -> list[ChatTurn]:
         if used > HISTORY_CHAR_BUDGET:
             break
         kept.append(turn)
-    return list(reversed(kept))
+    kept.reverse()
+    while kept and kept[0].role == "tool":
+        kept.pop(0)
+    return kept

@@ -7,13 +7,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from assistant.llm.options import Generation, ToolCall
 from assistant.plugins.contract import Encoding, MediaItem
 
 
 @dataclass
 class ChatTurn:
-    role: Literal["system", "user", "assistant"]
+    role: Literal["system", "user", "assistant", "tool"]
     content: str
+    # an assistant turn's calls, or the call a tool turn answers
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_call_id: str | None = None
 
 
 @dataclass
@@ -32,8 +36,7 @@ class ChatInput:
     messages: list[ChatTurn]
     attachments: list[MediaItem] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
-    temperature: float | None = None
-    max_tokens: int | None = None
+    generation: Generation = field(default_factory=Generation)
 
 
 class Citation(BaseModel):
@@ -71,3 +74,5 @@ class Answer:
     usage: Usage
     finish_reason: str = "stop"
     findings: list[Finding] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    logprobs: dict[str, Any] | None = None

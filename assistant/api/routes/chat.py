@@ -8,9 +8,10 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
+from assistant.api.annotations import url_citations
 from assistant.api.deps import PrincipalDep, ServicesDep
 from assistant.api.errors import error_body
 from assistant.api.schemas import (
@@ -29,9 +30,18 @@ def _usage(answer: Answer) -> dict[str, int]:
     return answer.usage.model_dump()
 
 
+def _message(answer: Answer, base_url: str) -> ChoiceMessage:
+    calls = [c.openai() for c in answer.tool_calls]
+    return ChoiceMessage(
+        content=None if calls and not answer.text else answer.text,
+        tool_calls=calls or None,
+        annotations=url_citations(answer.text, answer.citations, base_url),
+    )
+
+
 @router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(
-    body: ChatCompletionRequest, principal: PrincipalDep, services: ServicesDep
+    body: ChatCompletionRequest, request: Request, principal: PrincipalDep, services: ServicesDep
 ) -> ChatCompletionResponse | StreamingResponse:
     service = services.chat
     await service.check(body, principal.tenant)  # limits, then 404 for the conversation
@@ -39,6 +49,7 @@ async def chat_completions(
     question, attachment_names = service.request_turn(body, chat)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
+    base_url = str(request.base_url)
 
     async def record(answer: Answer) -> None:
         await service.record(
@@ -54,7 +65,9 @@ async def chat_completions(
             model=body.model,
             choices=[
                 Choice(
-                    message=ChoiceMessage(content=answer.text), finish_reason=answer.finish_reason
+                    message=_message(answer, base_url),
+                    finish_reason=answer.finish_reason,
+                    logprobs=answer.logprobs,
                 )
             ],
             usage=_usage(answer),
@@ -65,13 +78,16 @@ async def chat_completions(
     prepared = await service.prepare(chat)  # errors here still get a proper status code
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+    def chunk(
+        delta: dict[str, Any], finish: str | None = None, logprobs: Any = None, **extra: Any
+    ) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": logprobs}
         payload = {
             "id": completion_id,
             "object": "chat.completion.chunk",
             "created": created,
             "model": body.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            "choices": [choice],
             **extra,
         }
         return f"data: {json.dumps(payload)}\n\n"
@@ -84,9 +100,14 @@ async def chat_completions(
                     yield chunk({"content": item})
                     continue
                 await record(item)
+                for index, call in enumerate(item.tool_calls):
+                    yield chunk({"tool_calls": [{"index": index, **call.openai()}]})
+                if notes := url_citations(item.text, item.citations, base_url):
+                    yield chunk({"annotations": notes})
                 yield chunk(
                     {},
                     item.finish_reason,
+                    item.logprobs,
                     citations=[c.model_dump() for c in item.citations],
                     conversation_id=body.conversation_id,
                 )

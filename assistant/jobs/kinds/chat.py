@@ -27,7 +27,7 @@ class ChatKind(JobKind):
                 "a chat job cannot stream; poll the job or use events", param="input.stream"
             )
         await ctx.chat.check(body, tenant)
-        return body.model_dump(mode="json", exclude_none=True)
+        return body.model_dump(mode="json", exclude_none=True, by_alias=True)
 
     async def run(self, ctx: JobContext, job: Job, progress: Progress) -> dict[str, Any]:
         body = ChatCompletionRequest.model_validate(job.request)
@@ -41,6 +41,7 @@ class ChatKind(JobKind):
         result = {
             "text": answer.text,
             "finish_reason": answer.finish_reason,
+            "tool_calls": [c.openai() for c in answer.tool_calls],
             "citations": [c.model_dump() for c in answer.citations],
             "usage": answer.usage.model_dump(),
             "conversation_id": body.conversation_id,

@@ -69,9 +69,21 @@ def test_malformed_json_is_400(client: TestClient, auth: dict[str, str]) -> None
         ([{"role": "user", "content": ""}], "empty"),
         ([{"role": "user", "content": "   "}], "empty"),
         (
-            [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}],
+            [{"role": "user", "content": "hi"}, {"role": "system", "content": "be brief"}],
             "last message",
         ),
+        (
+            [{"role": "user", "content": "hi"}, {"role": "tool", "content": "22 C"}],
+            "tool_call_id",
+        ),
+        (
+            [
+                {"role": "user", "content": "hi"},
+                {"role": "tool", "tool_call_id": "call_9", "content": "22 C"},
+            ],
+            "no earlier assistant message made",
+        ),
+        ([{"role": "assistant", "content": "yo"}], "at least one user message"),
         ([{"role": "user"}], "empty"),
         ("not a list", "messages"),
     ],
@@ -114,10 +126,13 @@ def test_plain_completion_shape(client: TestClient, auth: dict[str, str]) -> Non
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["object"] == "chat.completion"
-    assert body["choices"][0]["message"] == {
-        "role": "assistant",
-        "content": "The tower is 330 metres tall [1].",
-    }
+    message = body["choices"][0]["message"]
+    assert (message["role"], message["content"]) == (
+        "assistant",
+        "The tower is 330 metres tall [1].",
+    )
+    assert message["refusal"] is None and message["annotations"] == []
+    assert not message.get("tool_calls")
     assert body["choices"][0]["finish_reason"] == "stop"
     assert body["citations"] == []
 
