@@ -17,14 +17,14 @@ from tests.support.settings import TEST_KEY
 from tests.support.upstream import REPLY, FakeUpstream
 
 MODEL = "upstream-model"
-TOOL = {
+TOOL: Any = {
     "type": "function",
     "function": {
         "name": "get_weather",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
     },
 }
-ASK = [{"role": "user", "content": "Weather in Paris?"}]
+ASK: Any = [{"role": "user", "content": "Weather in Paris?"}]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def _last(upstream: FakeUpstream) -> dict[str, Any]:
 
 
 def test_tools_and_sampling_reach_the_upstream_and_calls_come_back(
-    sdk: OpenAI, upstream: FakeUpstream
+    sdk: Any, upstream: FakeUpstream
 ) -> None:
     completion = sdk.chat.completions.create(
         model=MODEL,
@@ -88,7 +88,7 @@ def test_tools_and_sampling_reach_the_upstream_and_calls_come_back(
     assert completion.choices[0].finish_reason == "tool_calls"
 
 
-def test_tool_results_go_upstream_as_tool_messages(sdk: OpenAI, upstream: FakeUpstream) -> None:
+def test_tool_results_go_upstream_as_tool_messages(sdk: Any, upstream: FakeUpstream) -> None:
     call = {
         "id": "call_a",
         "type": "function",
@@ -109,7 +109,7 @@ def test_tool_results_go_upstream_as_tool_messages(sdk: OpenAI, upstream: FakeUp
     assert (sent[-1]["tool_call_id"], sent[-1]["content"]) == ("call_a", "sunny")
 
 
-def test_response_format_and_logprobs_pass_through(sdk: OpenAI, upstream: FakeUpstream) -> None:
+def test_response_format_and_logprobs_pass_through(sdk: Any, upstream: FakeUpstream) -> None:
     schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
     completion = sdk.chat.completions.create(
         model=MODEL,
@@ -125,7 +125,7 @@ def test_response_format_and_logprobs_pass_through(sdk: OpenAI, upstream: FakeUp
     assert logprobs is not None and logprobs.content and logprobs.content[0].token == "Up"
 
 
-def test_streamed_tool_call_from_upstream(sdk: OpenAI, upstream: FakeUpstream) -> None:
+def test_streamed_tool_call_from_upstream(sdk: Any, upstream: FakeUpstream) -> None:
     names, finish = [], None
     for chunk in sdk.chat.completions.create(model=MODEL, messages=ASK, tools=[TOOL], stream=True):
         if chunk.choices:

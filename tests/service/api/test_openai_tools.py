@@ -17,7 +17,7 @@ from tests.support.settings import TEST_KEY
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
 MODEL = "smollm2-135m-instruct"
-WEATHER = {
+WEATHER: Any = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -33,7 +33,7 @@ WEATHER = {
         },
     },
 }
-ASK = [{"role": "user", "content": "What is the weather in Paris right now?"}]
+ASK: Any = [{"role": "user", "content": "What is the weather in Paris right now?"}]
 
 
 class CityFacts(BaseModel):
@@ -49,11 +49,11 @@ def client(live_server: str) -> OpenAI:
 
 def _arguments_match(arguments: str) -> dict[str, Any]:
     args = json.loads(arguments)
-    jsonschema.validate(args, WEATHER["function"]["parameters"])  # type: ignore[index]
-    return args  # type: ignore[no-any-return]
+    jsonschema.validate(args, WEATHER["function"]["parameters"])
+    return args
 
 
-def test_tool_round_trip(client: OpenAI) -> None:
+def test_tool_round_trip(client: Any) -> None:
     first = client.chat.completions.create(
         model=MODEL, messages=ASK, tools=[WEATHER], tool_choice="required"
     )
@@ -78,7 +78,7 @@ def test_tool_round_trip(client: OpenAI) -> None:
     assert "rain" in (final.choices[0].message.content or "").lower()  # the result reached it
 
 
-def test_streamed_tool_call_in_openai_shape(client: OpenAI) -> None:
+def test_streamed_tool_call_in_openai_shape(client: Any) -> None:
     stream = client.chat.completions.create(
         model=MODEL,
         messages=ASK,
@@ -102,7 +102,7 @@ def test_streamed_tool_call_in_openai_shape(client: OpenAI) -> None:
     _arguments_match(calls[0]["arguments"])
 
 
-def test_auto_tool_choice_answers_or_calls_but_always_parses(client: OpenAI) -> None:
+def test_auto_tool_choice_answers_or_calls_but_always_parses(client: Any) -> None:
     completion = client.chat.completions.create(model=MODEL, messages=ASK, tools=[WEATHER])
     message = completion.choices[0].message
     if message.tool_calls:
@@ -112,7 +112,7 @@ def test_auto_tool_choice_answers_or_calls_but_always_parses(client: OpenAI) -> 
         assert message.content and not message.content.startswith("{")
 
 
-def test_sdk_parse_into_a_pydantic_model(client: OpenAI) -> None:
+def test_sdk_parse_into_a_pydantic_model(client: Any) -> None:
     completion = client.chat.completions.parse(
         model=MODEL,
         messages=[{"role": "user", "content": "Give the city, country and population of Paris."}],
@@ -122,7 +122,7 @@ def test_sdk_parse_into_a_pydantic_model(client: OpenAI) -> None:
     assert isinstance(parsed, CityFacts)
 
 
-def test_json_object_mode_is_json(client: OpenAI) -> None:
+def test_json_object_mode_is_json(client: Any) -> None:
     completion = client.chat.completions.create(
         model=MODEL,
         messages=[{"role": "user", "content": "Describe the Eiffel Tower as a JSON object."}],
@@ -135,7 +135,7 @@ def test_json_object_mode_is_json(client: OpenAI) -> None:
         assert (completion.choices[0].message.content or "").startswith("{")
 
 
-def test_stop_sequences_plain_and_streamed(client: OpenAI) -> None:
+def test_stop_sequences_plain_and_streamed(client: Any) -> None:
     ask: list[Any] = [
         {"role": "user", "content": "Count from 1 to 10, one number per line."},
         {"role": "assistant", "content": "1\n2\n3\n"},  # a prefill keeps the small model on task
@@ -151,7 +151,7 @@ def test_stop_sequences_plain_and_streamed(client: OpenAI) -> None:
     assert streamed.startswith("4") and "5" not in streamed
 
 
-def test_assistant_prefill_is_continued(client: OpenAI) -> None:
+def test_assistant_prefill_is_continued(client: Any) -> None:
     completion = client.chat.completions.create(
         model=MODEL,
         messages=[
@@ -175,7 +175,7 @@ def test_assistant_prefill_is_continued(client: OpenAI) -> None:
     ],
 )
 def test_what_the_backend_cannot_do_is_a_400_naming_it(
-    client: OpenAI, extra: dict[str, Any], param: str
+    client: Any, extra: dict[str, Any], param: str
 ) -> None:
     with pytest.raises(BadRequestError) as info:
         client.chat.completions.create(model=MODEL, messages=ASK, **extra)
@@ -185,7 +185,7 @@ def test_what_the_backend_cannot_do_is_a_400_naming_it(
     assert param in error["message"]
 
 
-def test_annotations_point_at_the_cited_document(client: OpenAI) -> None:
+def test_annotations_point_at_the_cited_document(client: Any) -> None:
     completion = client.chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": "How tall is the Eiffel Tower?"}]
     )
@@ -216,14 +216,14 @@ def test_langchain_tools_and_structured_output(live_server: str) -> None:
     llm = ChatOpenAI(base_url=f"{live_server}/v1", api_key=TEST_KEY, model=MODEL, max_retries=0)
     reply = llm.bind_tools([WEATHER], tool_choice="get_weather").invoke(ASK[0]["content"])
     assert reply.tool_calls and reply.tool_calls[0]["name"] == "get_weather"
-    jsonschema.validate(reply.tool_calls[0]["args"], WEATHER["function"]["parameters"])  # type: ignore[index]
+    jsonschema.validate(reply.tool_calls[0]["args"], WEATHER["function"]["parameters"])
     for method in ("json_schema", "function_calling"):
         facts = llm.with_structured_output(CityFacts, method=method).invoke(
             "Give the city, country and population of Paris."
         )
         assert isinstance(facts, CityFacts), method
     streamed = llm.bind_tools([WEATHER], tool_choice="required").stream(ASK[0]["content"])
-    total = None
+    total: Any = None
     for chunk in streamed:
         total = chunk if total is None else total + chunk
-    assert total is not None and total.tool_calls[0]["name"] == "get_weather"  # type: ignore[attr-defined]
+    assert total is not None and total.tool_calls[0]["name"] == "get_weather"
