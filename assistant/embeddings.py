@@ -44,6 +44,18 @@ class TextEmbedder:
     def load(self) -> None:
         self._load()
 
+    @property
+    def max_tokens(self) -> int:
+        """The longest input the model reads; sentence-transformers cuts the rest off."""
+        return int(self._load().max_seq_length)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens per text as the model counts them (with its [CLS]/[SEP])."""
+        if not texts:
+            return []
+        encoded = self._load().tokenizer(list(texts), add_special_tokens=True, truncation=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
     def embed(self, texts: Sequence[str], batch_size: int | None = None) -> list[list[float]]:
         if not texts:
             return []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,11 +31,13 @@ from assistant.jobs.store import JobStore
 from assistant.llm import make_chat_model
 from assistant.orchestrator import Orchestrator
 from assistant.plugins.registry import Registry, registry_for
+from assistant.retrieval.embedding_service import EmbeddingService
 from assistant.retrieval.ingest import Ingestor
 from assistant.retrieval.ingest_service import IngestService
 from assistant.retrieval.store import VectorStore, make_chroma_client
 from assistant.security import Security
 from assistant.store import Database
+from assistant.transcription import TranscriptionService
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +61,13 @@ class Services:
     attachments: AttachmentResolver
     ingest: IngestService
     chat: ChatService
+    embeddings: EmbeddingService
+    transcription: TranscriptionService
     security: Security
     jobs: JobManager
-    model_ids: frozenset[str]
+    model_ids: frozenset[str]  # the chat models
+    # when this process started serving its models (the ``created`` of GET /v1/models)
+    created: int = field(default_factory=lambda: int(time.time()))
     # the Slack bot of POST /slack/events, built on its first request (bots extra)
     slack_bot: Any | None = None
     _started: bool = field(default=False, repr=False)
@@ -94,6 +101,8 @@ class Services:
         ingest = IngestService(ingestor, attachments, dispatch, ingest_embedder)
         model_ids = frozenset({settings.llm.model_name})
         chat = ChatService(settings, db, attachments, orchestrator, model_ids)
+        embeddings = EmbeddingService(embedder, ingest_embedder)
+        transcription = TranscriptionService(attachments, dispatch, registry)
         jobs = JobManager(
             JobContext(settings, db, JobStore(db), attachments, dispatch, ingest, chat)
         )
@@ -112,10 +121,19 @@ class Services:
             attachments=attachments,
             ingest=ingest,
             chat=chat,
+            embeddings=embeddings,
+            transcription=transcription,
             security=Security.build(settings, db),
             jobs=jobs,
             model_ids=model_ids,
         )
+
+    def served_models(self) -> dict[str, str]:
+        """Every model id a client may name, with what it does (chat, embeddings, audio)."""
+        models = dict.fromkeys(self.model_ids, "chat")
+        models.update(dict.fromkeys(self.embeddings.model_ids, "embeddings"))
+        models.update(dict.fromkeys(self.transcription.model_ids, "audio"))
+        return models
 
     def warm_up(self) -> None:
         """Load weights now, so the first request does not pay for it."""

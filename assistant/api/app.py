@@ -12,7 +12,16 @@ from assistant import __version__
 from assistant.api.errors import install_error_handlers
 from assistant.api.guard import RequestGuard
 from assistant.api.limits import BodySizeLimit
-from assistant.api.routes import admin, chat, conversations, documents, files, meta
+from assistant.api.routes import (
+    admin,
+    audio,
+    chat,
+    conversations,
+    documents,
+    embeddings,
+    files,
+    meta,
+)
 from assistant.api.routes import jobs as jobs_routes
 from assistant.api.routes import metrics as metrics_routes
 from assistant.bots import slack_route as slack_events
@@ -42,7 +51,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = FastAPI(title="assistant", version=__version__, lifespan=lifespan)
     app.state.services = services
     install_error_handlers(app)
-    for module in (chat, meta, documents, files, conversations, admin):
+    for module in (chat, embeddings, audio, meta, documents, files, conversations, admin):
         app.include_router(module.router)
     app.include_router(slack_events.router)  # POST /slack/events (bots extra; 404 until configured)
     app.include_router(jobs_routes.router)  # /v1/jobs

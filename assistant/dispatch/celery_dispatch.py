@@ -10,8 +10,9 @@ embeddings on the ``cpu.text`` queue.
 from __future__ import annotations
 
 import asyncio
+import json
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from assistant import metrics
@@ -52,9 +53,11 @@ class CeleryDispatch:
             asyncio.AbstractEventLoop, dict[str, MicroBatcher]
         ] = weakref.WeakKeyDictionary()
 
-    def _batcher(self, encoder: str) -> MicroBatcher:
+    def _batcher(self, encoder: str, options: dict[str, Any]) -> MicroBatcher:
+        """One batcher per encoder and options: a batch shares one set of options."""
         per_loop = self._batchers.setdefault(asyncio.get_running_loop(), {})
-        batcher = per_loop.get(encoder)
+        key = f"{encoder}|{json.dumps(options, sort_keys=True)}" if options else encoder
+        batcher = per_loop.get(key)
         if batcher is None:
             enc = self.registry.encoders[encoder]
             queue = enc.queue
@@ -62,7 +65,7 @@ class CeleryDispatch:
             async def send(batch: list[Entry]) -> list[Any]:
                 raw = await self.client.call(
                     names.TASK_ENCODE,
-                    {"encoder": encoder, "items": [e.payload for e in batch], "options": {}},
+                    {"encoder": encoder, "items": [e.payload for e in batch], "options": options},
                     queue,
                     sinks=[e.sink for e in batch],
                     headers=propagation.merge([e.carrier for e in batch]),
@@ -72,7 +75,7 @@ class CeleryDispatch:
                 metrics.TASK_BATCH.labels("encode", queue).observe(len(batch))
                 return [result_from_payload(r) for r in out.results]
 
-            batcher = per_loop[encoder] = MicroBatcher(
+            batcher = per_loop[key] = MicroBatcher(
                 send,
                 enc.batch_size,
                 self._window_s(enc.device.value),
@@ -97,7 +100,7 @@ class CeleryDispatch:
         )
 
     async def encode(
-        self, tenant: str, items: Sequence[MediaItem]
+        self, tenant: str, items: Sequence[MediaItem], options: Mapping[str, Any] | None = None
     ) -> list[Encoding | BaseException]:
         results: list[Encoding | BaseException | None] = [None] * len(items)
         waiting: list[tuple[int, asyncio.Future[Any]]] = []
@@ -116,7 +119,7 @@ class CeleryDispatch:
                 results[index] = missing
                 continue
             payload = item_payload(ref, item.media_type, item.display_name)
-            [future] = self._batcher(encoder.name).submit([payload])
+            [future] = self._batcher(encoder.name, dict(options or {})).submit([payload])
             waiting.append((index, future))
         try:
             outcomes = await asyncio.gather(*(f for _, f in waiting), return_exceptions=True)

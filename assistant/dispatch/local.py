@@ -13,7 +13,7 @@ import contextlib
 import logging
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from assistant.embeddings import TextEmbedder
@@ -125,6 +125,7 @@ class InProcessDispatch:
         self,
         tenant: str,  # noqa: ARG002 - the EncodeDispatch protocol
         items: Sequence[MediaItem],
+        options: Mapping[str, Any] | None = None,
     ) -> list[Encoding | BaseException]:
         results: list[Encoding | BaseException | None] = [None] * len(items)
         groups: dict[str, list[int]] = {}
@@ -139,7 +140,7 @@ class InProcessDispatch:
         async def run(name: str, indexes: list[int]) -> None:
             def work() -> list[Encoding | BaseException]:
                 encoder = self.encoders.get(name)
-                return encode_batch(encoder, [items[i] for i in indexes])
+                return encode_batch(encoder, [items[i] for i in indexes], dict(options or {}))
 
             try:
                 out = await asyncio.to_thread(work)

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator, Sequence
-from typing import Protocol
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 from assistant.plugins.contract import Encoding, MediaItem
 
 
 class EncodeDispatch(Protocol):
     async def encode(
-        self, tenant: str, items: Sequence[MediaItem]
+        self, tenant: str, items: Sequence[MediaItem], options: Mapping[str, Any] | None = None
     ) -> list[Encoding | BaseException]:
-        """Encode a tenant's items; one Encoding or exception per item, in order."""
+        """Encode a tenant's items; one Encoding or exception per item, in order.
+
+        ``options`` go to every encoder involved (its ``Options`` model validates them), e.g.
+        Whisper's ``language`` for a transcription request."""
         ...
 
     async def revoke(self, task_ids: Sequence[str]) -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.config import get_settings
-from assistant.errors import PluginError
+from assistant.errors import InvalidRequest, PluginError
 from assistant.media import AUDIO_TYPES
 from assistant.plugins.contract import Device, Encoder, Encoding, MediaItem, Modality, Segment
 from plugins.whisper import models
@@ -83,6 +83,12 @@ class WhisperOptions(BaseModel):
     beam_size: int = Field(5, ge=1, le=10)
     vad_filter: bool = Field(False, description="skip silence with Silero VAD (faster-whisper)")
     window_seconds: float = Field(30.0, ge=5.0, le=600.0)
+    prompt: str | None = Field(
+        None, max_length=1000, description="text that primes the vocabulary (names, spelling)"
+    )
+    task: Literal["transcribe", "translate"] = Field(
+        "transcribe", description="translate: English text from speech in any language"
+    )
 
 
 @dataclass
@@ -115,6 +121,8 @@ class _FasterWhisper:
             beam_size=opts.beam_size,
             vad_filter=opts.vad_filter,
             condition_on_previous_text=False,
+            initial_prompt=opts.prompt,
+            task=opts.task if self.multilingual else "transcribe",
         )
         out = [
             RawSegment(
@@ -157,6 +165,8 @@ class _OpenAIWhisper:
             "condition_on_previous_text": False,
             "fp16": self.fp16,
             "verbose": None,
+            "initial_prompt": opts.prompt,
+            "task": opts.task if self.multilingual else "transcribe",
         }
         # beam_size=None is greedy decoding; whisper uses its beam decoder for any number
         beam = opts.beam_size if opts.beam_size > 1 else None
@@ -276,6 +286,15 @@ class WhisperEncoder(Encoder[WhisperOptions]):
         impl = self._impl
         if impl is None:  # load() sets it or raises
             raise PluginError("the Whisper model is not loaded")
+        if not impl.multilingual and (
+            (opts.language or "en").lower() != "en" or opts.task == "translate"
+        ):
+            what = "translate" if opts.task == "translate" else f"transcribe {opts.language!r}"
+            raise InvalidRequest(
+                f"the Whisper model served here is English-only and cannot {what}; set "
+                "ASSISTANT_WHISPER_MODEL=base for a multilingual model",
+                param="language" if opts.task != "translate" else "model",
+            )
         window = int(opts.window_seconds * SAMPLE_RATE)
         language = opts.language
         detected: str | None = None

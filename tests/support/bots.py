@@ -70,6 +70,7 @@ class RecordingDispatch:
         self,
         tenant: str,  # noqa: ARG002 - the EncodeDispatch protocol
         items: Sequence[MediaItem],
+        options: Any = None,  # noqa: ARG002 - the EncodeDispatch protocol
     ) -> list[Encoding | BaseException]:
         self.items.extend(items)
         return [

@@ -1,11 +1,12 @@
-"""POST/GET/DELETE /v1/files: uploads that chat messages reference by id (OpenAI's shape)."""
+"""POST/GET/DELETE /v1/files (and GET .../content): uploads chat messages reference by id."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from assistant.api.deps import PrincipalDep, ServicesDep
 from assistant.api.routes.documents import safe_name
@@ -55,6 +56,21 @@ async def list_files(principal: PrincipalDep, services: ServicesDep) -> dict[str
 @router.get("/v1/files/{file_id}")
 async def get_file(file_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
     return _file(await asyncio.to_thread(services.db.get_file, principal.tenant, file_id))
+
+
+@router.get("/v1/files/{file_id}/content", response_class=Response)
+async def file_content(file_id: str, principal: PrincipalDep, services: ServicesDep) -> Response:
+    data, media_type, name = await services.attachments.file_bytes(principal.tenant, file_id)
+    return Response(
+        data,
+        media_type=media_type or "application/octet-stream",
+        headers={
+            # served for download, never rendered as a page of this origin
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox",
+        },
+    )
 
 
 @router.delete("/v1/files/{file_id}")

@@ -164,7 +164,20 @@ def test_streamed_completion_is_openai_sse_ending_with_done(
 def test_models_and_health(client: TestClient, auth: dict[str, str]) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     models = client.get("/v1/models", headers=auth).json()
-    assert [m["id"] for m in models["data"]] == [MODEL]
+    kinds = {m["id"]: m["kind"] for m in models["data"]}
+    assert {k: v for k, v in kinds.items() if v != "audio"} == {
+        MODEL: "chat",
+        "all-MiniLM-L6-v2": "embeddings",
+        "sentence-transformers/all-MiniLM-L6-v2": "embeddings",
+    }
+    assert kinds["whisper-1"] == "audio"  # the name clients send for the audio encoder
+    assert all(m["created"] > 1_700_000_000 for m in models["data"])
+    one = client.get(f"/v1/models/{MODEL}", headers=auth).json()
+    assert (one["id"], one["object"]) == (MODEL, "model")
+    missing = client.get("/v1/models/gpt-17", headers=auth)
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "model_not_found")
+    slashed = client.get("/v1/models/sentence-transformers/all-MiniLM-L6-v2", headers=auth)
+    assert slashed.json()["kind"] == "embeddings"
 
 
 def test_media_without_an_encoder_is_415_naming_supported_types(

@@ -1,0 +1,124 @@
+"""POST /v1/audio/transcriptions and /v1/audio/translations, in OpenAI's multipart shape."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from assistant.api.deps import PrincipalDep, ServicesDep
+from assistant.api.routes.documents import safe_name
+from assistant.errors import InvalidRequest, PayloadTooLarge
+from assistant.transcription import Task, srt, verbose_json, vtt
+
+router = APIRouter(tags=["audio"])
+
+Format = Literal["json", "text", "srt", "vtt", "verbose_json"]
+_FIELDS = {
+    "file",
+    "model",
+    "language",
+    "prompt",
+    "response_format",
+    "temperature",
+    "timestamp_granularities[]",
+    "timestamp_granularities",
+}
+LanguageForm = Annotated[
+    str | None, Form(pattern=r"^[a-zA-Z]{2,3}(-[a-zA-Z]{2,4})?$", description="ISO-639-1")
+]
+
+
+async def _run(
+    task: Task,
+    request: Request,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    file: UploadFile,
+    model: str,
+    language: str | None,
+    prompt: str | None,
+    response_format: Format,
+    temperature: float | None,
+    granularities: list[str] | None,
+) -> Response:
+    unknown = sorted(set((await request.form()).keys()) - _FIELDS)
+    if unknown:
+        raise InvalidRequest(
+            f"{unknown[0]}: this parameter is not supported by this server", param=unknown[0]
+        )
+    if temperature:
+        raise InvalidRequest(
+            "temperature: transcription here is deterministic (beam search); send 0 or nothing",
+            param="temperature",
+        )
+    if granularities and set(granularities) - {"segment"}:
+        raise InvalidRequest(
+            "timestamp_granularities: only 'segment' timestamps are served",
+            param="timestamp_granularities",
+        )
+    service = services.transcription
+    service.check_model(model)
+    limit = services.settings.media.max_file_bytes
+    data = await file.read(limit + 1)
+    name = safe_name(file.filename)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"{name} is larger than the limit of {limit} bytes", param="file")
+    encoding = await service.transcribe(
+        principal.tenant,
+        data,
+        file.content_type,
+        name,
+        language=language,
+        prompt=prompt,
+        task=task,
+    )
+    if response_format == "text":
+        return PlainTextResponse(encoding.text + "\n")
+    if response_format == "srt":
+        return PlainTextResponse(srt(encoding))
+    if response_format == "vtt":
+        return PlainTextResponse(vtt(encoding), media_type="text/vtt")
+    body: dict[str, Any] = (
+        verbose_json(encoding, task)
+        if response_format == "verbose_json"
+        else {"text": encoding.text}
+    )
+    return JSONResponse(body)
+
+
+@router.post("/v1/audio/transcriptions", response_model=None)
+async def transcriptions(
+    request: Request,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    file: Annotated[UploadFile, File(description="audio (or a video's sound track)")],
+    model: Annotated[str, Form()],
+    language: LanguageForm = None,
+    prompt: Annotated[str | None, Form(max_length=1000)] = None,
+    response_format: Annotated[Format, Form()] = "json",
+    temperature: Annotated[float | None, Form(ge=0, le=1)] = None,
+    granularities: Annotated[list[str] | None, Form(alias="timestamp_granularities[]")] = None,
+) -> Response:
+    return await _run(
+        "transcribe", request, principal, services, file, model, language, prompt,
+        response_format, temperature, granularities,
+    )  # fmt: skip
+
+
+@router.post("/v1/audio/translations", response_model=None)
+async def translations(
+    request: Request,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    file: Annotated[UploadFile, File(description="speech in any language, to English text")],
+    model: Annotated[str, Form()],
+    prompt: Annotated[str | None, Form(max_length=1000)] = None,
+    response_format: Annotated[Format, Form()] = "json",
+    temperature: Annotated[float | None, Form(ge=0, le=1)] = None,
+) -> Response:
+    return await _run(
+        "translate", request, principal, services, file, model, None, prompt,
+        response_format, temperature, None,
+    )  # fmt: skip

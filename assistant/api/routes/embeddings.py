@@ -1,0 +1,62 @@
+"""POST /v1/embeddings, in OpenAI's shape (float lists or base64 float32)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Literal
+
+import numpy as np
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from assistant.api.deps import PrincipalDep, ServicesDep
+from assistant.errors import InvalidRequest
+
+router = APIRouter(tags=["embeddings"])
+
+
+class EmbeddingRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    input: str | list[str] | list[int] | list[list[int]]
+    model: str
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(None, ge=1)
+    user: str | None = None
+
+    def texts(self) -> list[str]:
+        if isinstance(self.input, str):
+            return [self.input]
+        if all(isinstance(x, str) for x in self.input):
+            return [str(x) for x in self.input]
+        raise InvalidRequest(
+            "input: token arrays are not supported (the tokens would be another model's); send "
+            "the text itself (LangChain: OpenAIEmbeddings(check_embedding_ctx_length=False))",
+            param="input",
+        )
+
+
+def _encode(vector: list[float], fmt: str) -> list[float] | str:
+    if fmt == "base64":  # what the OpenAI SDK asks for by default: little-endian float32
+        return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+    return vector
+
+
+@router.post("/v1/embeddings")
+async def create_embeddings(
+    body: EmbeddingRequest,
+    principal: PrincipalDep,  # noqa: ARG001 - the dependency authenticates the call
+    services: ServicesDep,
+) -> dict[str, Any]:
+    service = services.embeddings
+    service.check_model(body.model)
+    result = await service.embed(body.texts(), body.dimensions)
+    return {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": i, "embedding": _encode(v, body.encoding_format)}
+            for i, v in enumerate(result.vectors)
+        ],
+        "model": body.model,
+        "usage": {"prompt_tokens": result.tokens, "total_tokens": result.tokens},
+    }
