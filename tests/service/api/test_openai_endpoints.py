@@ -57,9 +57,9 @@ def test_embeddings_are_the_embedders_own_vectors(client: Any, own_vectors: np.n
 def test_langchain_openai_embeddings(live_server: str, own_vectors: np.ndarray) -> None:
     from langchain_openai import OpenAIEmbeddings
 
-    embeddings = OpenAIEmbeddings(
+    embeddings = OpenAIEmbeddings(  # type: ignore[call-arg]  # (the documented aliases)
         base_url=f"{live_server}/v1",
-        api_key=TEST_KEY,  # type: ignore[arg-type]
+        api_key=TEST_KEY,
         model=EMBEDDER,
         check_embedding_ctx_length=False,  # send text, not tiktoken ids (tiktoken downloads)
     )
