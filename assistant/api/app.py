@@ -21,6 +21,7 @@ from assistant.api.routes import (
     embeddings,
     files,
     meta,
+    responses,
 )
 from assistant.api.routes import jobs as jobs_routes
 from assistant.api.routes import metrics as metrics_routes
@@ -51,7 +52,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = FastAPI(title="assistant", version=__version__, lifespan=lifespan)
     app.state.services = services
     install_error_handlers(app)
-    for module in (chat, embeddings, audio, meta, documents, files, conversations, admin):
+    routes = (chat, responses, embeddings, audio, meta, documents, files, conversations, admin)
+    for module in routes:
         app.include_router(module.router)
     app.include_router(slack_events.router)  # POST /slack/events (bots extra; 404 until configured)
     app.include_router(jobs_routes.router)  # /v1/jobs
