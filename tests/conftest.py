@@ -31,6 +31,7 @@ COMPONENTS = {
     "workers": "workers",
     "faults": "faults",
     "deploy": "deploy",
+    "frontends": "frontends",
 }
 
 
