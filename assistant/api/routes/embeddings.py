@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
+import orjson
 from fastapi import APIRouter
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.api.deps import PrincipalDep, ServicesDep
@@ -36,22 +38,23 @@ class EmbeddingRequest(BaseModel):
         )
 
 
-def _encode(vector: list[float], fmt: str) -> list[float] | str:
+def _encode(vector: list[float], fmt: str) -> np.ndarray | str:
+    values = np.asarray(vector, dtype="<f4")  # what the model computes: float32
     if fmt == "base64":  # what the OpenAI SDK asks for by default: little-endian float32
-        return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
-    return vector
+        return base64.b64encode(values.tobytes()).decode("ascii")
+    return values
 
 
-@router.post("/v1/embeddings")
+@router.post("/v1/embeddings", response_class=Response)
 async def create_embeddings(
     body: EmbeddingRequest,
     principal: PrincipalDep,  # noqa: ARG001 - the dependency authenticates the call
     services: ServicesDep,
-) -> dict[str, Any]:
+) -> Response:
     service = services.embeddings
     service.check_model(body.model)
     result = await service.embed(body.texts(), body.dimensions)
-    return {
+    payload = {
         "object": "list",
         "data": [
             {"object": "embedding", "index": i, "embedding": _encode(v, body.encoding_format)}
@@ -60,3 +63,8 @@ async def create_embeddings(
         "model": body.model,
         "usage": {"prompt_tokens": result.tokens, "total_tokens": result.tokens},
     }
+    # orjson writes float32 arrays in their shortest form, ~20x faster than the json module
+    # (and FastAPI's encoder would first walk every float of every vector)
+    return Response(
+        orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json"
+    )
