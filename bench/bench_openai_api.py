@@ -62,7 +62,8 @@ def _ms_per_token(model: LlamaCppChat, gen: Generation) -> tuple[float, float]:
             started = time.perf_counter()
             reply = model.invoke(messages, **gen.kwargs())
             elapsed = time.perf_counter() - started
-            produced = (reply.usage_metadata or {}).get("output_tokens", 0) or 1
+            usage = getattr(reply, "usage_metadata", None) or {"output_tokens": 0}
+            produced = usage["output_tokens"] or 1
             per_token.append(1000 * elapsed / produced)
             tokens.append(produced)
     return statistics.median(per_token), statistics.mean(tokens)
