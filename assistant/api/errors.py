@@ -36,13 +36,20 @@ def error_response(exc: AssistantError) -> JSONResponse:
     )
 
 
+_UNION_BRANCHES = {"str", "int", "float", "bool", "none", "list", "dict"}
+
+
 def _location(loc: tuple[int | str, ...]) -> str | None:
-    """A readable path: ``messages.2.content.1.image_url``, without pydantic's union tags."""
-    parts = [
-        str(p)
-        for p in loc
-        if p != "body" and not (isinstance(p, str) and ("[" in p or p.startswith("function-")))
-    ]
+    """A readable path: ``messages.2.content.1.image_url``, without pydantic's union branches
+    (``str``, ``list[...]``) and without the repeated tag of a discriminated union."""
+    parts: list[str] = []
+    for p in loc:
+        text = str(p)
+        if p == "body" or text in _UNION_BRANCHES or "[" in text or text.startswith("function-"):
+            continue
+        if parts and parts[-1] == text and not isinstance(p, int):
+            continue  # the tag of a tagged union, then the field of the same name
+        parts.append(text)
     return ".".join(parts) or None
 
 
@@ -50,14 +57,22 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     errors = exc.errors()
     if not errors:
         return "invalid request", None
-    first = errors[0]
-    if first.get("type") == "json_invalid":
+    # the deepest error is the real one: shallower ones are other union branches not taken
+    first = max(errors, key=lambda e: len(_location(tuple(e.get("loc", ()))) or ""))
+    if any(e.get("type") == "json_invalid" for e in errors):
         return "the request body is not valid JSON", None
     param = _location(tuple(first.get("loc", ())))
     msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if first.get("type") == "extra_forbidden":
         msg = "this parameter is not supported by this server"
-    more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+    # the union branches not taken sit above the chosen error: they are not more problems
+    others = [
+        e
+        for e in errors
+        if e is not first
+        and not (param or "").startswith(_location(tuple(e.get("loc", ()))) or "\0")
+    ]
+    more = f" (and {len(others)} more problems)" if others else ""
     return (f"{param}: {msg}{more}" if param else f"{msg}{more}"), param
 
 

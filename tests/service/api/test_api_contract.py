@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from assistant.api.app import create_app
 from assistant.services import Services
+from tests.support.apps import chat_body
 
 MODEL = "smollm2-135m-instruct"
 
@@ -271,3 +272,27 @@ def test_upload_names_cannot_traverse_paths(client: TestClient, auth: dict[str, 
     files = {"file": ("../../etc/passwd", b"harmless text", "text/plain")}
     doc = client.post("/v1/documents", files=files, headers=auth).json()
     assert doc["source"] == "passwd"
+
+
+@pytest.mark.parametrize(
+    ("part", "where"),
+    [
+        ({"type": "image_url", "image_url": {"uri": "x"}}, "messages.0.content.1.image_url"),
+        ({"type": "image_url"}, "messages.0.content.1.image_url"),
+        ({"type": "video", "video": {}}, "part 1 has type 'video'"),
+        ({"type": "input_audio", "input_audio": {"data": "x"}}, "input_audio.format"),
+    ],
+)
+def test_a_bad_content_part_is_named(
+    client: TestClient, auth: dict[str, str], part: dict, where: str
+) -> None:
+    content = [{"type": "text", "text": "what is this?"}, part]
+    r = client.post("/v1/chat/completions", json=chat_body(content), headers=auth)
+    message = _assert_error(r, 400, "invalid_request")["message"]
+    assert where in message and "content.str" not in message, message
+
+
+def test_an_unknown_parameter_is_named(client: TestClient, auth: dict[str, str]) -> None:
+    r = client.post("/v1/chat/completions", json=chat_body(functions=[]), headers=auth)
+    error = _assert_error(r, 400, "invalid_request")
+    assert error["param"] == "functions" and "not supported" in error["message"]
