@@ -181,6 +181,13 @@ async def create_response(
                 if started:
                     message = output[0]
                     part = message["content"][0]
+                    for n, note in enumerate(part["annotations"]):
+                        yield event(
+                            "response.output_text.annotation.added",
+                            annotation_index=n,
+                            annotation=note,
+                            **where,
+                        )
                     yield event(
                         "response.output_text.done", text=part["text"], logprobs=[], **where
                     )

@@ -59,6 +59,7 @@ def test_streamed_events_in_order(client: Any) -> None:
     assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
     assert kinds.index("response.output_item.added") < kinds.index("response.output_text.delta")
     assert len(deltas) > 2 and "".join(deltas) == final.output_text
+    assert "response.output_text.annotation.added" in kinds  # sources, while streaming
     assert "330" in final.output_text
 
 
@@ -122,3 +123,24 @@ def test_outside_the_subset_is_a_400_naming_it(
     with pytest.raises(BadRequestError) as info:
         client.responses.create(model=MODEL, input="hi", **extra)
     assert param in info.value.body["message"]  # type: ignore[index]
+
+
+def test_langchain_gets_the_sources_through_the_responses_api(live_server: str) -> None:
+    # ChatOpenAI's chat-completions path drops annotations; its Responses path keeps them
+    from langchain_openai import ChatOpenAI
+
+    llm = ChatOpenAI(
+        base_url=f"{live_server}/v1",
+        api_key=TEST_KEY,
+        model=MODEL,
+        use_responses_api=True,
+        max_retries=0,
+    )
+    plain = llm.invoke("How tall is the Eiffel Tower?")
+    total: Any = None
+    for chunk in llm.stream("How tall is the Eiffel Tower?"):
+        total = chunk if total is None else total + chunk
+    for message in (plain, total):
+        blocks = [b for b in message.content if isinstance(b, dict)]
+        notes = [a for b in blocks for a in b.get("annotations") or []]
+        assert any(a["type"] == "url_citation" and "eiffel" in a["title"] for a in notes), blocks
