@@ -48,7 +48,7 @@ class BlobStore:
     @staticmethod
     def _check_key(key: str) -> str:
         # keys come from messages; a crafted key must never escape the store
-        if not _KEY.match(key):
+        if not _KEY.fullmatch(key):
             raise ValueError(f"not a blob key: {key!r}")
         return key
 
@@ -56,7 +56,7 @@ class BlobStore:
         return f"{self.root}/{self._check_key(key)}"
 
     def put_bytes(self, tenant: str, data: bytes, suffix: str = "") -> BlobRef:
-        if not _TENANT.match(tenant):
+        if not _TENANT.fullmatch(tenant):
             raise ValueError(f"not a tenant name: {tenant!r}")
         digest = hashlib.sha256(data).hexdigest()
         suffix = suffix.lower() if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix.lower()) else ""

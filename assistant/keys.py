@@ -46,7 +46,7 @@ def hash_key(token: str) -> str:
 
 
 def check_tenant(tenant: str) -> str:
-    if not TENANT_RE.match(tenant or ""):
+    if not TENANT_RE.fullmatch(tenant or ""):
         raise InvalidRequest(
             "a tenant name is 1-48 letters, digits, '-' or '_', starting and ending with a "
             "letter or digit",

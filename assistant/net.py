@@ -29,10 +29,41 @@ class Fetched:
     url: str
 
 
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_LOW32 = (
+    ipaddress.ip_network("::/96"),  # IPv4-compatible (deprecated, still routed by some stacks)
+    ipaddress.ip_network("::ffff:0:0:0/96"),  # IPv4-translated (RFC 2765)
+    *_NAT64,  # a NAT64 gateway forwards these to the IPv4 address in the low 32 bits
+)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """Every IPv4 address an IPv6 address carries: mapped, compatible, translated, NAT64,
+    6to4 and Teredo (server and client)."""
+    found: list[ipaddress.IPv4Address] = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if (
+        any(ip in net for net in _LOW32)
+        and int(ip) & 0xFFFFFFFF
+        and ip != ipaddress.IPv6Address("::1")
+    ):
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    return found
+
+
 def is_public_address(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded:
+            return all(is_public_address(str(v4)) for v4 in embedded)
+        if any(ip in net for net in _LOW32):  # "::", or a NAT64 prefix with nothing after it
+            return False
     return bool(ip.is_global) and not ip.is_multicast
 
 
@@ -56,15 +87,27 @@ async def resolve_public(host: str, port: int, allow_private: bool = False) -> s
 
 
 def _split(url: str) -> tuple[str, str, int, str]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed [ of an IPv6 literal
+        raise InvalidRequest(f"the URL {url!r} is malformed: {exc}") from exc
     if parts.scheme not in ("http", "https"):
         raise InvalidRequest(f"only http and https URLs can be fetched, not {parts.scheme!r}")
     if parts.username or parts.password:
         raise InvalidRequest("URLs with credentials are not fetched")
-    host = parts.hostname
+    try:
+        host = parts.hostname
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:  # a port that is not a number, or out of range
+        raise InvalidRequest(f"the URL {url!r} has an invalid port") from exc
     if not host:
         raise InvalidRequest(f"the URL {url!r} has no host")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        host.encode("idna")  # what the resolver will do: labels of 1-63 characters
+    except UnicodeError as exc:
+        raise InvalidRequest(
+            f"the URL's host name is not valid ({exc}): each label must be 1-63 characters"
+        ) from exc
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query

@@ -21,6 +21,17 @@ PART_TYPES = ("text", "image_url", "input_audio", "file", "refusal")
 NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
 
 
+def check_unicode(text: str) -> str:
+    """Valid JSON may carry a lone UTF-16 surrogate ("\\ud800"); no model can read one."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"the text holds a lone UTF-16 surrogate at character {exc.start}; send valid Unicode"
+        ) from None
+    return text
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -28,6 +39,8 @@ class Strict(BaseModel):
 class TextPart(Strict):
     type: Literal["text"]
     text: str
+
+    _unicode = field_validator("text")(check_unicode)
 
 
 class RefusalPart(Strict):
@@ -112,6 +125,8 @@ class ChatMessageIn(Strict):
     @field_validator("content", mode="before")
     @classmethod
     def _known_parts(cls, content: Any) -> Any:
+        if isinstance(content, str):
+            return check_unicode(content)
         if not isinstance(content, list):
             return content
         for i, part in enumerate(content):

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.api.deps import PrincipalDep, ServicesDep
+from assistant.chat.request import check_unicode
 from assistant.errors import InvalidRequest
 
 router = APIRouter(tags=["embeddings"])
@@ -27,10 +28,14 @@ class EmbeddingRequest(BaseModel):
     user: str | None = None
 
     def texts(self) -> list[str]:
-        if isinstance(self.input, str):
-            return [self.input]
-        if all(isinstance(x, str) for x in self.input):
-            return [str(x) for x in self.input]
+        texts = [self.input] if isinstance(self.input, str) else self.input
+        if all(isinstance(x, str) for x in texts):
+            for i, text in enumerate(texts):
+                try:
+                    check_unicode(str(text))
+                except ValueError as exc:
+                    raise InvalidRequest(f"input[{i}]: {exc}", param="input") from None
+            return [str(x) for x in texts]
         raise InvalidRequest(
             "input: token arrays are not supported (the tokens would be another model's); send "
             "the text itself (LangChain: OpenAIEmbeddings(check_embedding_ctx_length=False))",

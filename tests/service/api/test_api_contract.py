@@ -296,3 +296,24 @@ def test_an_unknown_parameter_is_named(client: TestClient, auth: dict[str, str])
     r = client.post("/v1/chat/completions", json=chat_body(functions=[]), headers=auth)
     error = _assert_error(r, 400, "invalid_request")
     assert error["param"] == "functions" and "not supported" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "content", ["\ud800 hi", [{"type": "text", "text": "what is \udfff this?"}]]
+)
+def test_a_lone_surrogate_is_a_400_not_a_500(
+    client: TestClient, auth: dict[str, str], content: object
+) -> None:
+    # json.dumps writes the lone surrogate as the escape "\ud800": valid JSON, invalid Unicode
+    r = client.post(
+        "/v1/chat/completions",
+        content=json.dumps(chat_body(content)),
+        headers={**auth, "Content-Type": "application/json"},
+    )
+    assert "surrogate" in _assert_error(r, 400, "invalid_request")["message"]
+    r = client.post(
+        "/v1/embeddings",
+        content=json.dumps({"model": "all-MiniLM-L6-v2", "input": ["ok", "\ud800"]}),
+        headers={**auth, "Content-Type": "application/json"},
+    )
+    assert "input[1]" in _assert_error(r, 400, "invalid_request")["message"]

@@ -111,6 +111,14 @@ def targets(port: int) -> list[str]:
         f"http://[::ffff:127.0.0.1]:{port}/img.png",
         "http://[::ffff:169.254.169.254]/",
         "http://[::ffff:a00:1]/",
+        # IPv4 embedded in IPv6 other than mapped: compatible, translated, NAT64, 6to4, Teredo
+        f"http://[::7f00:1]:{port}/img.png",
+        f"http://[::ffff:0:7f00:1]:{port}/img.png",
+        f"http://[64:ff9b::7f00:1]:{port}/img.png",
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",
+        "http://[64:ff9b:1::a9fe:a9fe]/",
+        f"http://[2002:7f00:1::]:{port}/img.png",
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
         f"http://2130706433:{port}/img.png",
         f"http://0177.0.0.1:{port}/img.png",
         f"http://0x7f.1:{port}/img.png",
@@ -140,6 +148,9 @@ async def test_private_and_local_targets_are_refused_before_connecting(
         "gopher://127.0.0.1:70/",
         "http://user:pw@example.com/",
         "http:///x",
+        f"http://{'a' * 64}.example.com/x.png",  # a label over 63 characters (IDNA)
+        "http://[::1/x",
+        "http://example.com:99999/",
     ],
 )
 async def test_other_schemes_credentials_and_empty_hosts_are_refused(url: str) -> None:

@@ -276,3 +276,10 @@ def test_jobs_of_another_tenant_are_404(
     )
     assert r.status_code == 404, r.text
     assert client.get(f"/v1/jobs/{job}", headers=acme).status_code == 200
+
+
+@pytest.mark.parametrize("tenant", ["x\n", "acme\n", "a b", "-x", ""])
+def test_a_malformed_tenant_name_is_refused(client: TestClient, tenant: str) -> None:
+    r = client.post("/v1/admin/keys", json={"tenant": tenant}, headers=OPERATOR)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == "tenant"

@@ -133,6 +133,9 @@ async def test_a_name_that_rebinds_to_a_private_address_is_refused_on_retry(
         "http://[::1]/cb",
         "http://internal.example/cb",
         "file:///etc/passwd",
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",  # NAT64 to the metadata service
+        "http://[2002:7f00:1::]/cb",  # 6to4 of loopback
+        f"http://{'x' * 64}.example/cb",  # not a valid host name (IDNA)
     ],
 )
 async def test_private_and_odd_urls_are_refused_without_a_connection(
