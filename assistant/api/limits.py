@@ -27,27 +27,37 @@ class BodySizeLimit:
             await self._reject(send)
             return
         seen = 0
-        started = False
+        exceeded = False
+        replaced = False
+        started = False  # the app answered before the limit was passed: leave its answer
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    exceeded = True
                     raise BodyTooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
+            # a body parser may catch BodyTooLarge and answer with its own 400 ("There was an
+            # error parsing the body"): once the limit was passed, the answer is our 413
+            nonlocal replaced, started
+            if exceeded and not started:
+                if message["type"] == "http.response.start" and not replaced:
+                    replaced = True
+                    await self._reject(send)
+                return
+            started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
-            if not started:
+            if not replaced and not started:
+                replaced = True
                 await self._reject(send)
 
     async def _reject(self, send: Send) -> None:

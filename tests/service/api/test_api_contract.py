@@ -113,6 +113,27 @@ def test_oversize_body_is_413(client: TestClient, auth: dict[str, str]) -> None:
     _assert_error(r, 413, "payload_too_large")
 
 
+@pytest.mark.parametrize("path", ["/v1/files", "/v1/audio/transcriptions", "/v1/chat/completions"])
+def test_an_oversize_chunked_body_is_413(
+    client: TestClient, auth: dict[str, str], path: str
+) -> None:
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the size is only known while reading
+        if path == "/v1/chat/completions":
+            yield b'{"model": "m", "messages": [{"role": "user", "content": "'
+            for _ in range(30):
+                yield b"x" * 10_000
+            yield b'"}]}'
+            return
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+        for _ in range(30):
+            yield b"\0" * 10_000
+        yield b"\r\n--b--\r\n"
+
+    kind = "application/json" if path.endswith("completions") else "multipart/form-data; boundary=b"
+    r = client.post(path, content=chunks(), headers={**auth, "Content-Type": kind})
+    _assert_error(r, 413, "payload_too_large")
+
+
 def test_too_many_messages_is_413(client: TestClient, auth: dict[str, str]) -> None:
     messages = [{"role": "user", "content": "hi"}] * 6
     _assert_error(_chat(client, auth, messages=messages), 413)
