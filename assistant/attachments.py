@@ -13,6 +13,7 @@ import asyncio
 import base64
 import binascii
 import mimetypes
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -122,19 +123,27 @@ class AttachmentResolver:
     async def store(
         self, tenant: str, data: bytes, media_type: str, name: str
     ) -> tuple[BlobRef, Path]:
-        """Store sniffed bytes by content hash and check them against the media limits."""
+        """Check sniffed bytes against the media limits, then store them by content hash.
+
+        Validation reads a private temporary copy, so bytes that are refused (413/415/422) are
+        never written to the blob store, where nothing would point at them."""
         suffix = mimetypes.guess_extension(media_type) or ""
-        ref = await asyncio.to_thread(self.blobs.put_bytes, tenant, data, suffix)
+
+        def check_then_put() -> BlobRef:
+            with tempfile.NamedTemporaryFile(suffix=suffix, prefix="upload-") as staged:
+                staged.write(data)
+                staged.flush()
+                validate_media(
+                    Path(staged.name),
+                    media_type,
+                    self.settings.media,
+                    name=name,
+                    plugin_types=self.registry.plugin_media_types(),
+                )
+            return self.blobs.put_bytes(tenant, data, suffix)
+
+        ref = await asyncio.to_thread(check_then_put)
         path = await asyncio.to_thread(self.blobs.local_path, ref)
-        await asyncio.to_thread(
-            lambda: validate_media(
-                path,
-                media_type,
-                self.settings.media,
-                name=name,
-                plugin_types=self.registry.plugin_media_types(),
-            )
-        )
         return ref, path
 
     async def stage(

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from assistant.blobs import BlobRef, BlobStore
-from tests.support.apps import app_client, app_settings, chat_body
+from tests.support.apps import app_client, app_settings, chat_body, services_of
 from tests.support.media import bomb_png, build_pdf, pdf_bytes, png_bytes
 from tests.support.settings import TEST_KEY
 
@@ -99,6 +99,34 @@ def test_image_bombs_are_413_on_every_route(client: TestClient, tmp_path: Path) 
     content = [{"type": "text", "text": "what?"}, {"type": "image_url", "image_url": {"url": url}}]
     r = client.post("/v1/chat/completions", json=chat_body(content), headers=AUTH)
     assert r.status_code == 413, r.text
+
+
+def _blob_files(client: TestClient) -> set[Path]:
+    root = Path(services_of(client).blobs.root)
+    return {p for p in root.rglob("*") if p.is_file()}
+
+
+def test_refused_uploads_leave_no_blob_behind(client: TestClient, tmp_path: Path) -> None:
+    bomb = bomb_png(tmp_path / "bomb.png").read_bytes()
+    truncated = png_bytes((64, 64))[:60]  # a PNG header and nothing decodable
+    before = _blob_files(client)
+    for name, data, status in (("bomb.png", bomb, 413), ("cut.png", truncated, 422)):
+        r = client.post("/v1/files", files={"file": (name, data)}, headers=AUTH)
+        assert r.status_code == status, r.text
+        url = "data:image/png;base64," + base64.b64encode(data).decode()
+        content = [{"type": "text", "text": "?"}, {"type": "image_url", "image_url": {"url": url}}]
+        r = client.post("/v1/chat/completions", json=chat_body(content), headers=AUTH)
+        assert r.status_code == status, r.text
+        r = client.post(
+            "/v1/audio/transcriptions",
+            files={"file": ("x.wav", b"RIFF\0\0\0\0WAVEfmt " + b"\0" * 40)},
+            data={"model": "whisper-1"},
+            headers=AUTH,
+        )
+        assert r.status_code in (415, 422), r.text
+    assert _blob_files(client) == before
+    accepted = client.post("/v1/files", files={"file": ("ok.png", png_bytes())}, headers=AUTH)
+    assert accepted.status_code == 201 and len(_blob_files(client)) == len(before) + 1
 
 
 def _zip() -> bytes:
