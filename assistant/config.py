@@ -139,6 +139,11 @@ class WorkerSettings(BaseModel):
     plugin_modules: list[str] = Field(default_factory=list)
     # async jobs: completion webhooks are signed with this (or the job's own) secret
     webhook_secret: SecretStr = SecretStr("")
+    # an accepted job whose dependency (Redis, workers, Chroma) is away is put back and retried
+    # with exponential backoff for this long after it was accepted, then failed (default 24 h)
+    job_retry_for_s: float = Field(86_400.0, gt=0)
+    job_retry_backoff_s: float = Field(3.0, gt=0)
+    job_retry_max_backoff_s: float = Field(300.0, gt=0)
 
 
 class TracingSettings(BaseModel):

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,9 +31,8 @@ log = logging.getLogger(__name__)
 
 LEASE_S = 30.0
 # a job whose step finds a dependency unavailable (ServiceUnavailable) is released and run again
-# by the scanner after RETRY_AFTER_S, up to MAX_ATTEMPTS runs in all; writes are idempotent
-MAX_ATTEMPTS = 20
-RETRY_AFTER_S = 3.0
+# by the scanner after a backoff, until workers.job_retry_for_s has passed since it was
+# accepted; writes are idempotent
 
 
 class WebhookInput(BaseModel):
@@ -119,6 +119,16 @@ class JobManager:
         with track_tasks() as sink:
             await self._run_claimed(job, sink)
 
+    def retry_delay(self, job: Job) -> float | None:
+        """Seconds until a job whose dependency is away runs again, or None once the retry
+        budget (``workers.job_retry_for_s`` since it was accepted) is spent."""
+        w = self.ctx.settings.workers
+        created = job.created_at if job.created_at.tzinfo else job.created_at.replace(tzinfo=UTC)
+        if (datetime.now(UTC) - created).total_seconds() >= w.job_retry_for_s:
+            return None
+        exponent = min(max(job.attempts - 1, 0), 30)
+        return float(min(w.job_retry_max_backoff_s, w.job_retry_backoff_s * 2**exponent))
+
     async def _run_claimed(self, job: Job, sink: list[str]) -> None:
         job_id = job.id
         current_job_id.set(job_id)  # this task's own context: log lines and task headers carry it
@@ -135,16 +145,27 @@ class JobManager:
             await self._revoke(sink)
             raise
         except AssistantError as exc:
-            if isinstance(exc, ServiceUnavailable) and job.attempts < MAX_ATTEMPTS:
+            delay = self.retry_delay(job) if isinstance(exc, ServiceUnavailable) else None
+            if delay is not None:
                 # Redis, workers or Chroma away: run it again later
                 renew.cancel()
                 await self._flush_progress(job_id)
-                log.warning("job %s put back (attempt %s): %s", job_id, job.attempts, exc.message)
-                await asyncio.to_thread(self.store.release, job_id, self.owner, RETRY_AFTER_S)
+                log.warning(
+                    "job %s put back (attempt %s, again in %.0f s): %s",
+                    job_id,
+                    job.attempts,
+                    delay,
+                    exc.message,
+                )
+                await asyncio.to_thread(self.store.release, job_id, self.owner, delay)
                 self._notify(job_id)
                 return
+            message = exc.message
+            if isinstance(exc, ServiceUnavailable):
+                budget = self.ctx.settings.workers.job_retry_for_s
+                message = f"still unavailable {budget:.0f} s after the job was accepted: {message}"
             error = {
-                "message": exc.message,
+                "message": message,
                 "type": exc.type,
                 "code": exc.code,
                 "status": exc.status,
