@@ -118,7 +118,12 @@ class CeleryClient:
         if status == "SUCCESS":
             return meta.get("result")
         if status == "REVOKED":
-            raise asyncio.CancelledError(f"task {task_id} was revoked")
+            # not a cancel this caller asked for (that cancels the awaiting coroutine first):
+            # the worker lost its broker connection and terminated the late-ack task, or a
+            # shared batch was revoked for someone else. The work was not done: retryable.
+            raise ServiceUnavailable(
+                f"the {queue} task was stopped before it finished (revoked); try again"
+            )
         error = self.celery.backend.exception_to_python(meta.get("result"))
         if isinstance(error, AssistantError):
             raise error

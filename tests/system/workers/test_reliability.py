@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from assistant.blobs import BlobStore
-from assistant.dispatch import CeleryDispatch
+from assistant.dispatch import CeleryClient, CeleryDispatch
+from assistant.dispatch.protocol import track_tasks
 from assistant.embedded import EmbeddedRedis
 from assistant.errors import ServiceUnavailable
 from assistant.logs import job_id
@@ -137,3 +138,31 @@ async def test_interactive_request_without_a_worker_fails_fast(
     finally:
         await dispatch.client.aclose()
         server.stop()
+
+
+async def test_a_task_revoked_by_someone_else_is_retryable_not_cancelled(
+    cluster: Cluster, write_spec: Callable[[str, float], Path]
+) -> None:
+    """What a worker does to a late-ack task when it loses Redis (or a shared batch revoked for
+    another caller): REVOKED. Only the caller's own cancel may end its work as cancelled."""
+    settings = cluster.settings()
+    dispatch = CeleryDispatch(
+        settings, registry_for(settings), BlobStore(settings.storage.resolved_blob_url())
+    )
+    spec = write_spec("revokeme", 20)
+    with track_tasks() as sent:
+        pending = asyncio.create_task(
+            dispatch.encode("default", [MediaItem(spec, SLOW_TYPE, "revokeme")])
+        )
+        assert await asyncio.to_thread(
+            wait_for,
+            lambda: any(x[0] == "start" and x[2] == "revokeme" for x in cluster.slow_lines()),
+            30,
+        )
+    other = CeleryClient(settings)  # another process's client, not the caller
+    await other.revoke(sent, terminate=True)
+    [result] = await asyncio.wait_for(pending, timeout=60)
+    assert isinstance(result, ServiceUnavailable), result  # a job puts itself back on this
+    assert "revoked" in result.message
+    await other.aclose()
+    await dispatch.client.aclose()
