@@ -12,6 +12,7 @@ from assistant import __version__
 from assistant.api.errors import install_error_handlers
 from assistant.api.guard import RequestGuard
 from assistant.api.limits import BodySizeLimit
+from assistant.api.openapi import install_openapi
 from assistant.api.routes import (
     admin,
     audio,
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = FastAPI(title="assistant", version=__version__, lifespan=lifespan)
     app.state.services = services
     install_error_handlers(app)
+    install_openapi(app)
     routes = (chat, responses, embeddings, audio, meta, documents, files, conversations, admin)
     for module in routes:
         app.include_router(module.router)

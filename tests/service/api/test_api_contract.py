@@ -338,3 +338,13 @@ def test_a_lone_surrogate_is_a_400_not_a_500(
         headers={**auth, "Content-Type": "application/json"},
     )
     assert "input[1]" in _assert_error(r, 400, "invalid_request")["message"]
+
+
+def test_openapi_documents_the_real_error_responses(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    chat = spec["paths"]["/v1/chat/completions"]["post"]["responses"]
+    assert {"400", "401", "404", "413", "415", "429", "503"} <= set(chat)
+    body = chat["400"]["content"]["application/json"]["schema"]["$ref"]
+    assert body == "#/components/schemas/ErrorBody"
+    assert "decoded" in chat["422"]["description"]  # corrupt media, not a validation error
