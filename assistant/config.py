@@ -80,6 +80,10 @@ class APISettings(BaseModel):
     api_keys: list[SecretStr] = Field(default_factory=list)
     auth_enabled: bool = True
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    # the request line and headers together (h11 refuses more with a 400 before any parsing)
+    max_header_bytes: int = Field(64 * 1024, ge=4096, le=1024 * 1024)
+    # idle keep-alive connections are closed after this
+    keep_alive_timeout_s: float = Field(5.0, gt=0)
     max_messages: int = Field(200, ge=1)
     max_message_chars: int = Field(100_000, ge=1)
     max_attachments: int = Field(8, ge=0)
