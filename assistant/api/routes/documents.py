@@ -8,7 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, UploadFile
 
 from assistant.api.deps import PrincipalDep, ServicesDep
-from assistant.errors import InvalidRequest, PayloadTooLarge
+from assistant.errors import InvalidRequest, NotFound, PayloadTooLarge
+from assistant.retrieval.ingest import document_id
+from assistant.services import Services
 from assistant.store import Document
 
 router = APIRouter(tags=["documents"])
@@ -39,7 +41,11 @@ async def upload_document(
     services: ServicesDep,
     file: Annotated[UploadFile, File(description="a text, Markdown, HTML or PDF file")],
     source: Annotated[
-        str | None, Form(description="a name to cite; defaults to the file name")
+        str | None,
+        Form(
+            description="a name to cite; defaults to the file name. A document with the same "
+            "name is replaced (the response says `replaced: true`)"
+        ),
     ] = None,
 ) -> dict[str, Any]:
     limit = services.settings.media.max_file_bytes
@@ -49,10 +55,20 @@ async def upload_document(
     name = safe_name(source or file.filename)
     if not name:
         raise InvalidRequest("the upload needs a file name", param="file")
+    # a document is known by its source name: the same name replaces the earlier document
+    # (re-ingesting an edited file); give another `source` to keep two files apart
+    replaces = await _exists(services, principal.tenant, document_id(principal.tenant, name))
     result = await services.ingest.ingest(principal.tenant, name, data, file.content_type)
-    return _doc(
-        await asyncio.to_thread(services.db.get_document, principal.tenant, result.document_id)
-    )
+    stored = await asyncio.to_thread(services.db.get_document, principal.tenant, result.document_id)
+    return {**_doc(stored), "replaced": replaces}
+
+
+async def _exists(services: Services, tenant: str, doc_id: str) -> bool:
+    try:
+        await asyncio.to_thread(services.db.get_document, tenant, doc_id)
+    except NotFound:
+        return False
+    return True
 
 
 @router.get("/v1/documents")

@@ -247,8 +247,15 @@ def test_documents_upload_list_get_delete_and_reingest(
     assert first.status_code == 201, first.text
     doc = first.json()
     assert doc["chunks"] == 1 and doc["media_type"] == "text/markdown"
+    assert doc["replaced"] is False
     again = client.post("/v1/documents", files=files, headers=auth).json()
     assert again["id"] == doc["id"]  # stable id: re-ingesting replaces, it does not duplicate
+    assert again["replaced"] is True  # and says so: another folder's notes.md would too
+    kept = client.post(
+        "/v1/documents", files=files, data={"source": "team-b-notes.md"}, headers=auth
+    ).json()
+    assert kept["id"] != doc["id"] and kept["replaced"] is False  # a source keeps them apart
+    client.delete(f"/v1/documents/{kept['id']}", headers=auth)
     services = client.app.state.services  # type: ignore[attr-defined]
     assert services.store.count("default") == 1
     listed = client.get("/v1/documents", headers=auth).json()["data"]
