@@ -13,8 +13,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from langchain_core.messages import ToolCall
+
 from assistant.errors import InvalidRequest
-from assistant.llm.options import Generation, ToolCall, ToolSpec
+from assistant.llm.options import Generation, ToolSpec
 
 Mode = Literal["text", "json", "call", "call_or_text"]
 
@@ -92,17 +94,12 @@ def constraint_for(gen: Generation) -> Constraint:
     return Constraint("text")
 
 
-def new_call_id() -> str:
-    return f"call_{uuid.uuid4().hex[:24]}"
-
-
 def parse_call(text: str) -> ToolCall:
-    """The tool call in a constrained output (the grammar guarantees the shape)."""
+    """The tool call in a constrained output (the grammar guarantees the shape), as LangChain
+    carries one: parsed arguments and a fresh OpenAI-style id."""
     data = json.loads(text)
     return ToolCall(
-        id=new_call_id(),
-        name=str(data["name"]),
-        arguments=json.dumps(data["arguments"], ensure_ascii=False),
+        name=str(data["name"]), args=data["arguments"], id=f"call_{uuid.uuid4().hex[:24]}"
     )
 
 

@@ -148,26 +148,25 @@ class LlamaCppChat(BaseChatModel):
             self._llama = llama
         return self._llama
 
-    def count_tokens(self, text: str) -> int:
-        return len(self.load().tokenize(text.encode("utf-8"), add_bos=False))
-
     # the call ---------------------------------------------------------------------------
 
-    def _prompt(self, messages: list[BaseMessage], instruction: str) -> tuple[list[int], str]:
-        """Prompt tokens, and the assistant prefill the output continues (or "")."""
+    def _prompt(self, messages: list[BaseMessage], instruction: str) -> list[int]:
+        """Prompt tokens; a last assistant message is a prefill the output continues."""
         llama = self.load()
         prefill = ""
         last = messages[-1] if messages else None
         if isinstance(last, AIMessage) and not last.tool_calls and last.text:
             prefill, messages = last.text, messages[:-1]
         rendered = self._formatter(messages=_to_llama_messages(messages, instruction)).prompt
-        tokens = llama.tokenize((rendered + prefill).encode("utf-8"), add_bos=False, special=True)
+        tokens: list[int] = llama.tokenize(
+            (rendered + prefill).encode("utf-8"), add_bos=False, special=True
+        )
         if len(tokens) >= self.n_ctx:
             raise InvalidRequest(
                 f"the prompt is {len(tokens)} tokens; the model's context is {self.n_ctx}",
                 param="messages",
             )
-        return tokens, prefill
+        return tokens
 
     def _params(
         self, stop: list[str] | None, kwargs: dict[str, Any], constraint: Constraint
@@ -211,7 +210,7 @@ class LlamaCppChat(BaseChatModel):
     ) -> ChatResult:
         constraint = constraint_for(_generation(kwargs))
         with self._lock:
-            tokens, _prefill = self._prompt(messages, constraint.instruction)
+            tokens = self._prompt(messages, constraint.instruction)
             out = self.load().create_completion(tokens, **self._params(stop, kwargs, constraint))
         choice = out["choices"][0]
         text, finish = choice["text"], choice.get("finish_reason") or "stop"
@@ -235,13 +234,8 @@ class LlamaCppChat(BaseChatModel):
             constraint.mode == "call_or_text" and text.startswith("{")
         )
         if is_call and finish == "stop":
-            call = parse_call(text)
             meta["finish_reason"] = "tool_calls"
-            return AIMessage(
-                content="",
-                tool_calls=[{"name": call.name, "args": json.loads(call.arguments), "id": call.id}],
-                response_metadata=meta,
-            )
+            return AIMessage(content="", tool_calls=[parse_call(text)], response_metadata=meta)
         return AIMessage(content=text, response_metadata=meta)
 
     def _stream(
@@ -253,7 +247,7 @@ class LlamaCppChat(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         constraint = constraint_for(_generation(kwargs))
         with self._lock:
-            tokens, _prefill = self._prompt(messages, constraint.instruction)
+            tokens = self._prompt(messages, constraint.instruction)
             produced, finish, held = 0, "stop", list[str]()
             buffering = constraint.mode == "call"
             logprobs: list[dict[str, Any]] = []
@@ -268,7 +262,7 @@ class LlamaCppChat(BaseChatModel):
                 if not delta:
                     continue
                 produced += 1  # llama.cpp streams one token per delta
-                if constraint.mode == "call_or_text" and not held and produced == 1:
+                if constraint.mode == "call_or_text" and produced == 1:
                     buffering = delta.startswith("{")
                 if buffering:
                     held.append(delta)
