@@ -92,9 +92,7 @@ class ChatService:
                 )
         backend = self.settings.llm.provider
         for param in body.parameters_set():
-            if param not in self.supported and not (
-                param == "max_completion_tokens" and "max_tokens" in self.supported
-            ):
+            if param not in self.supported:
                 raise InvalidRequest(
                     f"{param}: the configured model backend ({backend}) does not support this "
                     "parameter",

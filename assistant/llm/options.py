@@ -17,7 +17,7 @@ from assistant.config import LLMSettings
 ToolChoice = Literal["auto", "none", "required"]
 
 # parameters every backend takes, then what only some do
-_COMMON = frozenset({"temperature", "max_tokens", "stop", "seed", "top_p"})
+_COMMON = frozenset({"temperature", "max_tokens", "max_completion_tokens", "stop", "seed", "top_p"})
 _LOCAL = _COMMON | {
     "presence_penalty",
     "frequency_penalty",
