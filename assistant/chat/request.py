@@ -13,7 +13,14 @@ from typing import Annotated, Any, Literal
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from assistant.llm.options import Generation, ToolSpec
 
@@ -38,9 +45,7 @@ class Strict(BaseModel):
 
 class TextPart(Strict):
     type: Literal["text"]
-    text: str
-
-    _unicode = field_validator("text")(check_unicode)
+    text: Annotated[str, AfterValidator(check_unicode)]
 
 
 class RefusalPart(Strict):
@@ -178,16 +183,14 @@ def _check_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+JSONSchema = Annotated[dict[str, Any], AfterValidator(_check_schema)]
+
+
 class FunctionDef(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
-    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    parameters: JSONSchema = Field(default_factory=lambda: {"type": "object", "properties": {}})
     strict: bool | None = None
-
-    @field_validator("parameters")
-    @classmethod
-    def _valid_schema(cls, schema: dict[str, Any]) -> dict[str, Any]:
-        return _check_schema(schema)
 
 
 class Tool(Strict):
@@ -207,13 +210,8 @@ class NamedToolChoice(Strict):
 class JSONSchemaFormat(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     description: str | None = None
-    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
+    schema_: JSONSchema = Field(default_factory=dict, alias="schema")
     strict: bool | None = None
-
-    @field_validator("schema_")
-    @classmethod
-    def _valid_schema(cls, schema: dict[str, Any]) -> dict[str, Any]:
-        return _check_schema(schema)
 
 
 class ResponseFormat(Strict):
