@@ -8,8 +8,8 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from assistant.api.deps import PrincipalDep, ServicesDep
-from assistant.api.routes.documents import safe_name
-from assistant.errors import InvalidRequest, PayloadTooLarge
+from assistant.api.uploads import read_upload
+from assistant.errors import InvalidRequest
 from assistant.transcription import Task, srt, verbose_json, vtt
 
 router = APIRouter(tags=["audio"])
@@ -60,11 +60,7 @@ async def _run(
         )
     service = services.transcription
     service.check_model(model)
-    limit = services.settings.media.max_file_bytes
-    data = await file.read(limit + 1)
-    name = safe_name(file.filename)
-    if len(data) > limit:
-        raise PayloadTooLarge(f"{name} is larger than the limit of {limit} bytes", param="file")
+    data, name = await read_upload(file, services.settings.media.max_file_bytes)
     encoding = await service.transcribe(
         principal.tenant,
         data,

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, UploadFile
 
 from assistant.api.deps import PrincipalDep, ServicesDep
-from assistant.errors import InvalidRequest, NotFound, PayloadTooLarge
+from assistant.api.uploads import read_upload, safe_name
+from assistant.errors import NotFound
 from assistant.retrieval.ingest import document_id
 from assistant.services import Services
 from assistant.store import Document
@@ -29,12 +30,6 @@ def _doc(d: Document) -> dict[str, Any]:
     }
 
 
-def safe_name(name: str | None) -> str:
-    """A display name with no path: uploads never choose where anything is written."""
-    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(".")
-    return base[:200] or "upload"
-
-
 @router.post("/v1/documents", status_code=201)
 async def upload_document(
     principal: PrincipalDep,
@@ -48,13 +43,8 @@ async def upload_document(
         ),
     ] = None,
 ) -> dict[str, Any]:
-    limit = services.settings.media.max_file_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise PayloadTooLarge(f"{file.filename} is larger than the limit of {limit} bytes")
-    name = safe_name(source or file.filename)
-    if not name:
-        raise InvalidRequest("the upload needs a file name", param="file")
+    data, name = await read_upload(file, services.settings.media.max_file_bytes)
+    name = safe_name(source) if source else name
     # a document is known by its source name: the same name replaces the earlier document
     # (re-ingesting an edited file); give another `source` to keep two files apart
     replaces = await _exists(services, principal.tenant, document_id(principal.tenant, name))

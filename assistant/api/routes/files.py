@@ -9,8 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from assistant.api.deps import PrincipalDep, ServicesDep
-from assistant.api.routes.documents import safe_name
-from assistant.errors import PayloadTooLarge
+from assistant.api.uploads import read_upload
 from assistant.store import File as StoredFile
 
 router = APIRouter(tags=["files"])
@@ -36,11 +35,7 @@ async def upload_file(
     file: Annotated[UploadFile, File(description="audio, image, video or document")],
     purpose: Annotated[str, Form(max_length=64)] = "assistants",
 ) -> dict[str, Any]:
-    limit = services.settings.media.max_file_bytes
-    data = await file.read(limit + 1)
-    name = safe_name(file.filename)
-    if len(data) > limit:
-        raise PayloadTooLarge(f"{name} is larger than the limit of {limit} bytes")
+    data, name = await read_upload(file, services.settings.media.max_file_bytes)
     stored = await services.attachments.save_upload(
         principal.tenant, data, file.content_type, name, purpose
     )
