@@ -28,6 +28,11 @@ _FIELDS = {
 LanguageForm = Annotated[
     str | None, Form(pattern=r"^[a-zA-Z]{2,3}(-[a-zA-Z]{2,4})?$", description="ISO-639-1")
 ]
+# the fields both routes take
+ModelForm = Annotated[str, Form()]
+PromptForm = Annotated[str | None, Form(max_length=1000)]
+FormatForm = Annotated[Format, Form()]
+TemperatureForm = Annotated[float | None, Form(ge=0, le=1)]
 
 
 async def _run(
@@ -90,11 +95,11 @@ async def transcriptions(
     principal: PrincipalDep,
     services: ServicesDep,
     file: Annotated[UploadFile, File(description="audio (or a video's sound track)")],
-    model: Annotated[str, Form()],
+    model: ModelForm,
     language: LanguageForm = None,
-    prompt: Annotated[str | None, Form(max_length=1000)] = None,
-    response_format: Annotated[Format, Form()] = "json",
-    temperature: Annotated[float | None, Form(ge=0, le=1)] = None,
+    prompt: PromptForm = None,
+    response_format: FormatForm = "json",
+    temperature: TemperatureForm = None,
     granularities: Annotated[list[str] | None, Form(alias="timestamp_granularities[]")] = None,
 ) -> Response:
     return await _run(
@@ -109,10 +114,10 @@ async def translations(
     principal: PrincipalDep,
     services: ServicesDep,
     file: Annotated[UploadFile, File(description="speech in any language, to English text")],
-    model: Annotated[str, Form()],
-    prompt: Annotated[str | None, Form(max_length=1000)] = None,
-    response_format: Annotated[Format, Form()] = "json",
-    temperature: Annotated[float | None, Form(ge=0, le=1)] = None,
+    model: ModelForm,
+    prompt: PromptForm = None,
+    response_format: FormatForm = "json",
+    temperature: TemperatureForm = None,
 ) -> Response:
     return await _run(
         "translate", request, principal, services, file, model, None, prompt,
