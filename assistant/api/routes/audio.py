@@ -15,13 +15,10 @@ from assistant.transcription import Task, srt, verbose_json, vtt
 router = APIRouter(tags=["audio"])
 
 Format = Literal["json", "text", "srt", "vtt", "verbose_json"]
-_FIELDS = {
-    "file",
-    "model",
+# the form fields each route reads: anything else is refused, never dropped
+_TRANSLATE_FIELDS = frozenset({"file", "model", "prompt", "response_format", "temperature"})
+_TRANSCRIBE_FIELDS = _TRANSLATE_FIELDS | {
     "language",
-    "prompt",
-    "response_format",
-    "temperature",
     "timestamp_granularities[]",
     "timestamp_granularities",
 }
@@ -48,7 +45,8 @@ async def _run(
     temperature: float | None,
     granularities: list[str] | None,
 ) -> Response:
-    unknown = sorted(set((await request.form()).keys()) - _FIELDS)
+    fields = _TRANSCRIBE_FIELDS if task == "transcribe" else _TRANSLATE_FIELDS
+    unknown = sorted(set((await request.form()).keys()) - fields)
     if unknown:
         raise InvalidRequest(
             f"{unknown[0]}: this parameter is not supported by this server", param=unknown[0]

@@ -143,6 +143,14 @@ def test_transcription_refusals_name_the_problem(
         timeout=60,
     )
     assert translated.status_code == 400 and "English-only" in translated.json()["error"]["message"]
+    with_language = httpx.post(  # translations take no language: refused, not dropped
+        f"{live_server}/v1/audio/translations",
+        files={"file": audio},
+        data={"model": "whisper-1", "language": "en"},
+        headers=AUTH,
+        timeout=60,
+    )
+    assert with_language.status_code == 400 and with_language.json()["error"]["param"] == "language"
     with pytest.raises(BadRequestError, match="English-only"):
         client.audio.transcriptions.create(model="whisper-1", file=audio, language="de")
     with pytest.raises(BadRequestError, match="timestamp_granularities"):
