@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -49,6 +50,16 @@ def _turn(message: ChatMessageIn) -> ChatTurn:
         for c in message.tool_calls or []
     ]
     return ChatTurn(role, message.text(), tool_calls=calls, tool_call_id=message.tool_call_id)
+
+
+@dataclass
+class Turn:
+    """One request's turn: the model's input, and what the conversation keeps of it."""
+
+    chat: ChatInput
+    conversation_id: str | None
+    question: str
+    attachment_names: list[str]
 
 
 class ChatService:
@@ -165,6 +176,18 @@ class ChatService:
         self, chat: ChatInput, prepared: Prepared | None = None
     ) -> AsyncIterator[str | Answer]:
         return self.orchestrator.stream(chat, prepared)
+
+    async def open_turn(self, body: ChatCompletionRequest, principal: Principal) -> Turn:
+        """Check the request, build its input, and note what its record will keep."""
+        await self.check(body, principal.tenant)
+        chat = await self.input_for(body, principal)
+        question, names = self.request_turn(body, chat)
+        return Turn(chat, body.conversation_id, question, names)
+
+    async def record_turn(self, turn: Turn, answer: Answer) -> None:
+        await self.record(
+            turn.chat.tenant, turn.conversation_id, turn.question, turn.attachment_names, answer
+        )
 
     # the record -------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from assistant.api.schemas import (
     Choice,
     ChoiceMessage,
 )
+from assistant.api.streaming import event_stream
 from assistant.errors import AssistantError
 from assistant.orchestrator import Answer
 
@@ -44,21 +45,15 @@ async def chat_completions(
     body: ChatCompletionRequest, request: Request, principal: PrincipalDep, services: ServicesDep
 ) -> ChatCompletionResponse | StreamingResponse:
     service = services.chat
-    await service.check(body, principal.tenant)  # limits, then 404 for the conversation
-    chat = await service.input_for(body, principal)
-    question, attachment_names = service.request_turn(body, chat)
+    turn = await service.open_turn(body, principal)  # limits and the conversation, then input
+    chat = turn.chat
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     base_url = str(request.base_url)
 
-    async def record(answer: Answer) -> None:
-        await service.record(
-            principal.tenant, body.conversation_id, question, attachment_names, answer
-        )
-
     if not body.stream:
         answer = await service.answer(chat)
-        await record(answer)
+        await service.record_turn(turn, answer)
         return ChatCompletionResponse(
             id=completion_id,
             created=created,
@@ -99,7 +94,7 @@ async def chat_completions(
                 if isinstance(item, str):
                     yield chunk({"content": item})
                     continue
-                await record(item)
+                await service.record_turn(turn, item)
                 for index, call in enumerate(item.tool_calls):
                     yield chunk({"tool_calls": [{"index": index, **call.openai()}]})
                 if notes := url_citations(item.text, item.citations, base_url):
@@ -125,8 +120,4 @@ async def chat_completions(
             yield f"data: {json.dumps(error_body(exc.message, exc.type, exc.code))}\n\n"
         yield "data: [DONE]\n\n"
 
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return event_stream(events())

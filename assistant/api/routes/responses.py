@@ -7,6 +7,7 @@ annotations, and ``function_call`` items), plain or as the Responses stream of t
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -18,6 +19,7 @@ from fastapi.responses import StreamingResponse
 
 from assistant.api.annotations import url_citations
 from assistant.api.deps import PrincipalDep, ServicesDep
+from assistant.api.streaming import event_stream
 from assistant.chat.responses_request import NamedFunction, ResponsesRequest
 from assistant.errors import AssistantError
 from assistant.orchestrator import Answer
@@ -123,11 +125,9 @@ def _envelope(
 async def create_response(
     body: ResponsesRequest, request: Request, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any] | StreamingResponse:
-    chat_body = body.chat_request()
     service = services.chat
-    await service.check(chat_body, principal.tenant)
-    chat = await service.input_for(chat_body, principal)
-    question, names = service.request_turn(chat_body, chat)
+    turn = await service.open_turn(body.chat_request(), principal)
+    chat = turn.chat
     base_url = str(request.base_url)
     response_id, message_id, created = _id("resp"), _id("msg"), time.time()
 
@@ -143,16 +143,13 @@ async def create_response(
             items.append(_message_item(message_id, answer.text, notes, "completed"))
         return items + _call_items(answer)
 
-    async def record(answer: Answer) -> None:
-        await service.record(principal.tenant, body.conversation_id, question, names, answer)
-
     if not body.stream:
         answer = await service.answer(chat)
-        await record(answer)
+        await service.record_turn(turn, answer)
         return envelope("completed", output_of(answer), answer)
 
     prepared = await service.prepare(chat)
-    sequence = iter(range(1_000_000))
+    sequence = itertools.count()
 
     def event(kind: str, **data: Any) -> str:
         payload = {"type": kind, "sequence_number": next(sequence), **data}
@@ -176,7 +173,7 @@ async def create_response(
                         yield event("response.content_part.added", part=_text_part("", []), **where)
                     yield event("response.output_text.delta", delta=item, logprobs=[], **where)
                     continue
-                await record(item)
+                await service.record_turn(turn, item)
                 output = output_of(item)
                 if started:
                     message = output[0]
@@ -214,8 +211,4 @@ async def create_response(
         except AssistantError as exc:
             yield event("error", code=exc.code, message=exc.message, param=exc.param)
 
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return event_stream(events())
