@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from openai import OpenAI
 
 from tests.support.procs import free_port, spawn, stop, wait_ready
-from tests.support.settings import child_env
+from tests.support.settings import TEST_KEY, child_env
 
 EIFFEL_PAGE = """<!doctype html>
 <html><head><title>The Eiffel Tower</title></head><body>
@@ -37,6 +38,12 @@ def kb_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "eiffel.html").write_text(EIFFEL_PAGE)
     (folder / "bees.md").write_text(HONEY_NOTE)
     return folder
+
+
+@pytest.fixture(scope="session")
+def sdk(live_server: str) -> OpenAI:
+    """The official OpenAI SDK, pointed at the live server."""
+    return OpenAI(base_url=f"{live_server}/v1", api_key=TEST_KEY, max_retries=0, timeout=120)
 
 
 @pytest.fixture(scope="session")

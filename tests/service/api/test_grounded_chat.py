@@ -12,13 +12,8 @@ pytestmark = [pytest.mark.models, pytest.mark.slow]
 MODEL = "smollm2-135m-instruct"
 
 
-@pytest.fixture(scope="module")
-def client(live_server: str) -> OpenAI:
-    return OpenAI(base_url=f"{live_server}/v1", api_key=TEST_KEY, max_retries=0, timeout=120)
-
-
-def test_sdk_plain_answer_is_grounded_and_cited(client: OpenAI) -> None:
-    completion = client.chat.completions.create(
+def test_sdk_plain_answer_is_grounded_and_cited(sdk: OpenAI) -> None:
+    completion = sdk.chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": "How tall is the Eiffel Tower?"}]
     )
     text = completion.choices[0].message.content or ""
@@ -32,8 +27,8 @@ def test_sdk_plain_answer_is_grounded_and_cited(client: OpenAI) -> None:
     )
 
 
-def test_sdk_streamed_answer(client: OpenAI) -> None:
-    stream = client.chat.completions.create(
+def test_sdk_streamed_answer(sdk: OpenAI) -> None:
+    stream = sdk.chat.completions.create(
         model=MODEL,
         messages=[{"role": "user", "content": "How tall is the Eiffel Tower?"}],
         stream=True,
@@ -64,8 +59,8 @@ def test_langchain_chat_openai_client(live_server: str) -> None:
     assert "330" in streamed
 
 
-def test_other_documents_are_retrieved_too(client: OpenAI) -> None:
-    completion = client.chat.completions.create(
+def test_other_documents_are_retrieved_too(sdk: OpenAI) -> None:
+    completion = sdk.chat.completions.create(
         model=MODEL,
         messages=[{"role": "user", "content": "How many eggs does the queen bee lay per day?"}],
     )
@@ -75,17 +70,17 @@ def test_other_documents_are_retrieved_too(client: OpenAI) -> None:
     assert completion.model_extra["citations"][0]["source"].endswith("bees.md")  # type: ignore[index]
 
 
-def test_conversation_continues_by_id(live_server: str, client: OpenAI) -> None:
+def test_conversation_continues_by_id(live_server: str, sdk: OpenAI) -> None:
     headers = {"Authorization": f"Bearer {TEST_KEY}"}
     conv = httpx.post(
         f"{live_server}/v1/conversations", json={"title": "t"}, headers=headers
     ).json()
-    client.chat.completions.create(
+    sdk.chat.completions.create(
         model=MODEL,
         messages=[{"role": "user", "content": "How tall is the Eiffel Tower?"}],
         extra_body={"conversation_id": conv["id"]},
     )
-    client.chat.completions.create(
+    sdk.chat.completions.create(
         model=MODEL,
         messages=[{"role": "user", "content": "Who designed it?"}],
         extra_body={"conversation_id": conv["id"]},

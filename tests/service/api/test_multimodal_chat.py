@@ -18,8 +18,8 @@ MODEL = "smollm2-135m-instruct"
 
 
 @pytest.fixture(scope="module")
-def client(live_server: str) -> OpenAI:
-    return OpenAI(base_url=f"{live_server}/v1", api_key=TEST_KEY, max_retries=0, timeout=300)
+def client(sdk: OpenAI) -> OpenAI:
+    return sdk.with_options(timeout=300)  # media takes longer to encode
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,8 @@ TEXTS = ["The Eiffel Tower is 330 metres tall.", "Honey bees store honey in wax 
 
 
 @pytest.fixture(scope="module")
-def client(live_server: str) -> Any:
-    return OpenAI(base_url=f"{live_server}/v1", api_key=TEST_KEY, max_retries=0, timeout=300)
+def client(sdk: OpenAI) -> Any:
+    return sdk.with_options(timeout=300)  # media takes longer to encode
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from openai import BadRequestError, OpenAI
+from openai import BadRequestError
 from pydantic import BaseModel
 
 from tests.support.settings import TEST_KEY
@@ -32,13 +32,8 @@ class Height(BaseModel):
     metres: int
 
 
-@pytest.fixture(scope="module")
-def client(live_server: str) -> Any:
-    return OpenAI(base_url=f"{live_server}/v1", api_key=TEST_KEY, max_retries=0, timeout=120)
-
-
-def test_text_answer_with_annotations(client: Any) -> None:
-    response = client.responses.create(model=MODEL, input="How tall is the Eiffel Tower?")
+def test_text_answer_with_annotations(sdk: Any) -> None:
+    response = sdk.responses.create(model=MODEL, input="How tall is the Eiffel Tower?")
     assert response.status == "completed" and "330" in response.output_text
     (message,) = response.output
     notes = message.content[0].annotations
@@ -46,9 +41,9 @@ def test_text_answer_with_annotations(client: Any) -> None:
     assert response.usage.output_tokens > 0
 
 
-def test_streamed_events_in_order(client: Any) -> None:
+def test_streamed_events_in_order(sdk: Any) -> None:
     kinds, deltas, final = [], [], None
-    with client.responses.stream(
+    with sdk.responses.stream(
         model=MODEL, input="How tall is the Eiffel Tower?", instructions="Answer briefly."
     ) as stream:
         for event in stream:
@@ -63,13 +58,13 @@ def test_streamed_events_in_order(client: Any) -> None:
     assert "330" in final.output_text
 
 
-def test_function_call_round_trip(client: Any) -> None:
-    first = client.responses.create(
+def test_function_call_round_trip(sdk: Any) -> None:
+    first = sdk.responses.create(
         model=MODEL, input="What is the weather in Paris?", tools=[WEATHER], tool_choice="required"
     )
     (call,) = [item for item in first.output if item.type == "function_call"]
     assert call.name == "get_weather" and isinstance(json.loads(call.arguments)["city"], str)
-    second = client.responses.create(
+    second = sdk.responses.create(
         model=MODEL,
         input=[
             {"role": "user", "content": "What is the weather in Paris?"},
@@ -86,9 +81,9 @@ def test_function_call_round_trip(client: Any) -> None:
     assert "rain" in second.output_text.lower()  # the tool's result reached the model
 
 
-def test_streamed_function_call(client: Any) -> None:
+def test_streamed_function_call(sdk: Any) -> None:
     kinds = []
-    with client.responses.stream(
+    with sdk.responses.stream(
         model=MODEL,
         input="What is the weather in Paris?",
         tools=[WEATHER],
@@ -101,8 +96,8 @@ def test_streamed_function_call(client: Any) -> None:
     assert [item.type for item in final.output] == ["function_call"]
 
 
-def test_parse_structured_output(client: Any) -> None:
-    response = client.responses.parse(
+def test_parse_structured_output(sdk: Any) -> None:
+    response = sdk.responses.parse(
         model=MODEL, input="How tall is the Eiffel Tower in metres?", text_format=Height
     )
     assert isinstance(response.output_parsed, Height)
@@ -117,11 +112,9 @@ def test_parse_structured_output(client: Any) -> None:
         ({"tools": [{"type": "web_search"}]}, "tools"),
     ],
 )
-def test_outside_the_subset_is_a_400_naming_it(
-    client: Any, extra: dict[str, Any], param: str
-) -> None:
+def test_outside_the_subset_is_a_400_naming_it(sdk: Any, extra: dict[str, Any], param: str) -> None:
     with pytest.raises(BadRequestError) as info:
-        client.responses.create(model=MODEL, input="hi", **extra)
+        sdk.responses.create(model=MODEL, input="hi", **extra)
     assert param in info.value.body["message"]  # type: ignore[index]
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
-from openai import BadRequestError, OpenAI
+from openai import BadRequestError
 from pydantic import BaseModel
 
 from tests.support.settings import TEST_KEY
@@ -42,19 +42,14 @@ class CityFacts(BaseModel):
     population: int
 
 
-@pytest.fixture(scope="module")
-def client(live_server: str) -> OpenAI:
-    return OpenAI(base_url=f"{live_server}/v1", api_key=TEST_KEY, max_retries=0, timeout=120)
-
-
 def _arguments_match(arguments: str) -> dict[str, Any]:
     args = json.loads(arguments)
     jsonschema.validate(args, WEATHER["function"]["parameters"])
     return args
 
 
-def test_tool_round_trip(client: Any) -> None:
-    first = client.chat.completions.create(
+def test_tool_round_trip(sdk: Any) -> None:
+    first = sdk.chat.completions.create(
         model=MODEL, messages=ASK, tools=[WEATHER], tool_choice="required"
     )
     choice = first.choices[0]
@@ -70,7 +65,7 @@ def test_tool_round_trip(client: Any) -> None:
         choice.message,
         {"role": "tool", "tool_call_id": call.id, "content": "18 degrees and raining"},
     ]
-    final = client.chat.completions.create(
+    final = sdk.chat.completions.create(
         model=MODEL, messages=messages, tools=[WEATHER], tool_choice="none"
     )
     assert final.choices[0].finish_reason in ("stop", "length")
@@ -78,8 +73,8 @@ def test_tool_round_trip(client: Any) -> None:
     assert "rain" in (final.choices[0].message.content or "").lower()  # the result reached it
 
 
-def test_streamed_tool_call_in_openai_shape(client: Any) -> None:
-    stream = client.chat.completions.create(
+def test_streamed_tool_call_in_openai_shape(sdk: Any) -> None:
+    stream = sdk.chat.completions.create(
         model=MODEL,
         messages=ASK,
         tools=[WEATHER],
@@ -102,8 +97,8 @@ def test_streamed_tool_call_in_openai_shape(client: Any) -> None:
     _arguments_match(calls[0]["arguments"])
 
 
-def test_auto_tool_choice_answers_or_calls_but_always_parses(client: Any) -> None:
-    completion = client.chat.completions.create(model=MODEL, messages=ASK, tools=[WEATHER])
+def test_auto_tool_choice_answers_or_calls_but_always_parses(sdk: Any) -> None:
+    completion = sdk.chat.completions.create(model=MODEL, messages=ASK, tools=[WEATHER])
     message = completion.choices[0].message
     if message.tool_calls:
         assert completion.choices[0].finish_reason == "tool_calls"
@@ -112,8 +107,8 @@ def test_auto_tool_choice_answers_or_calls_but_always_parses(client: Any) -> Non
         assert message.content and not message.content.startswith("{")
 
 
-def test_sdk_parse_into_a_pydantic_model(client: Any) -> None:
-    completion = client.chat.completions.parse(
+def test_sdk_parse_into_a_pydantic_model(sdk: Any) -> None:
+    completion = sdk.chat.completions.parse(
         model=MODEL,
         messages=[{"role": "user", "content": "Give the city, country and population of Paris."}],
         response_format=CityFacts,
@@ -122,8 +117,8 @@ def test_sdk_parse_into_a_pydantic_model(client: Any) -> None:
     assert isinstance(parsed, CityFacts)
 
 
-def test_json_object_mode_is_json(client: Any) -> None:
-    completion = client.chat.completions.create(
+def test_json_object_mode_is_json(sdk: Any) -> None:
+    completion = sdk.chat.completions.create(
         model=MODEL,
         messages=[{"role": "user", "content": "Describe the Eiffel Tower as a JSON object."}],
         response_format={"type": "json_object"},
@@ -135,24 +130,24 @@ def test_json_object_mode_is_json(client: Any) -> None:
         assert (completion.choices[0].message.content or "").startswith("{")
 
 
-def test_stop_sequences_plain_and_streamed(client: Any) -> None:
+def test_stop_sequences_plain_and_streamed(sdk: Any) -> None:
     ask: list[Any] = [
         {"role": "user", "content": "Count from 1 to 10, one number per line."},
         {"role": "assistant", "content": "1\n2\n3\n"},  # a prefill keeps the small model on task
     ]
-    plain = client.chat.completions.create(model=MODEL, messages=ask, stop=["5"])
+    plain = sdk.chat.completions.create(model=MODEL, messages=ask, stop=["5"])
     text = plain.choices[0].message.content or ""
     assert text.startswith("4") and "5" not in text
     streamed = "".join(
         c.choices[0].delta.content or ""
-        for c in client.chat.completions.create(model=MODEL, messages=ask, stop="5", stream=True)
+        for c in sdk.chat.completions.create(model=MODEL, messages=ask, stop="5", stream=True)
         if c.choices
     )
     assert streamed.startswith("4") and "5" not in streamed
 
 
-def test_assistant_prefill_is_continued(client: Any) -> None:
-    completion = client.chat.completions.create(
+def test_assistant_prefill_is_continued(sdk: Any) -> None:
+    completion = sdk.chat.completions.create(
         model=MODEL,
         messages=[
             {"role": "user", "content": "List three primary colours."},
@@ -175,18 +170,18 @@ def test_assistant_prefill_is_continued(client: Any) -> None:
     ],
 )
 def test_what_the_backend_cannot_do_is_a_400_naming_it(
-    client: Any, extra: dict[str, Any], param: str
+    sdk: Any, extra: dict[str, Any], param: str
 ) -> None:
     with pytest.raises(BadRequestError) as info:
-        client.chat.completions.create(model=MODEL, messages=ASK, **extra)
+        sdk.chat.completions.create(model=MODEL, messages=ASK, **extra)
     error = info.value.body
     assert isinstance(error, dict)
     assert error.get("param") == param, error
     assert param in error["message"]
 
 
-def test_annotations_point_at_the_cited_document(client: Any) -> None:
-    completion = client.chat.completions.create(
+def test_annotations_point_at_the_cited_document(sdk: Any) -> None:
+    completion = sdk.chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": "How tall is the Eiffel Tower?"}]
     )
     notes = completion.choices[0].message.annotations or []
@@ -199,7 +194,7 @@ def test_annotations_point_at_the_cited_document(client: Any) -> None:
     assert doc["object"] == "document" and doc["source"].endswith("eiffel.html")
     streamed = [
         a
-        for chunk in client.chat.completions.create(
+        for chunk in sdk.chat.completions.create(
             model=MODEL,
             messages=[{"role": "user", "content": "How tall is the Eiffel Tower?"}],
             stream=True,
