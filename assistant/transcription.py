@@ -103,9 +103,15 @@ def _clock(seconds: float, sep: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{sep}{millis:03d}"
 
 
-def _timed(encoding: Encoding) -> list[tuple[float, float, str]]:
+def _timed(encoding: Encoding) -> list[tuple[float, float, str, dict[str, Any]]]:
+    """Each spoken segment: start, end, text and the decoder's metadata."""
     return [
-        (s.start or 0.0, s.end if s.end is not None else s.start or 0.0, s.text.strip())
+        (
+            s.start or 0.0,
+            s.end if s.end is not None else s.start or 0.0,
+            s.text.strip(),
+            s.metadata,
+        )
         for s in encoding.segments
         if s.text.strip()
     ]
@@ -114,7 +120,7 @@ def _timed(encoding: Encoding) -> list[tuple[float, float, str]]:
 def srt(encoding: Encoding) -> str:
     blocks = [
         f"{i}\n{_clock(start, ',')} --> {_clock(end, ',')}\n{text}\n"
-        for i, (start, end, text) in enumerate(_timed(encoding), start=1)
+        for i, (start, end, text, _) in enumerate(_timed(encoding), start=1)
     ]
     return "\n".join(blocks)
 
@@ -122,7 +128,7 @@ def srt(encoding: Encoding) -> str:
 def vtt(encoding: Encoding) -> str:
     cues = [
         f"{_clock(start, '.')} --> {_clock(end, '.')}\n{text}\n"
-        for start, end, text in _timed(encoding)
+        for start, end, text, _ in _timed(encoding)
     ]
     return "WEBVTT\n\n" + "\n".join(cues)
 
@@ -138,13 +144,11 @@ def verbose_json(encoding: Encoding, task: Task) -> dict[str, Any]:
             "text": text,
             "tokens": [],
             "temperature": 0.0,
-            "avg_logprob": seg.metadata.get("avg_logprob", 0.0),
+            "avg_logprob": decoded.get("avg_logprob", 0.0),
             "compression_ratio": 0.0,
-            "no_speech_prob": seg.metadata.get("no_speech_prob", 0.0),
+            "no_speech_prob": decoded.get("no_speech_prob", 0.0),
         }
-        for i, ((start, end, text), seg) in enumerate(
-            zip(_timed(encoding), [s for s in encoding.segments if s.text.strip()], strict=True)
-        )
+        for i, (start, end, text, decoded) in enumerate(_timed(encoding))
     ]
     return {
         "task": task,
