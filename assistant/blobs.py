@@ -20,6 +20,12 @@ _TENANT = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}/[0-9a-f]{64}(\.[a-z0-9]{1,8})?$")
 
 
+def blob_key(tenant: str, sha256: str, suffix: str = "") -> str:
+    """Where a tenant's bytes of this digest live (an odd suffix is left off)."""
+    suffix = suffix.lower() if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix.lower()) else ""
+    return f"{tenant}/{sha256}{suffix}"
+
+
 @dataclass(frozen=True)
 class BlobRef:
     key: str  # "{tenant}/{sha256}{suffix}"
@@ -59,8 +65,7 @@ class BlobStore:
         if not _TENANT.fullmatch(tenant):
             raise ValueError(f"not a tenant name: {tenant!r}")
         digest = hashlib.sha256(data).hexdigest()
-        suffix = suffix.lower() if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix.lower()) else ""
-        key = f"{tenant}/{digest}{suffix}"
+        key = blob_key(tenant, digest, suffix)
         path = self._path(key)
         if not self.fs.exists(path):
             if self.local:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import importlib.metadata
 import json
 import sys
@@ -10,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from assistant.api.app import create_app
 from assistant.audit import audit, configure_audit_file
+from assistant.auth import Principal
 from assistant.bots.settings import DiscordBotSettings, SlackBotSettings
 from assistant.config import Settings, ensure_api_key, get_settings, masked_dump
 from assistant.embedded import embedded_runtime
@@ -24,6 +27,7 @@ from assistant.orchestrator import ChatInput, ChatTurn
 from assistant.orchestrator.prompt import timestamp
 from assistant.plugins.registry import Registry, registry_for
 from assistant.retrieval.ingest import IngestResult, ingest_paths
+from assistant.retrieval.search import SearchHit, SearchRequest
 from assistant.services import Services
 from assistant.store import Database
 
@@ -176,6 +180,77 @@ def ask(question: str, tenant: str | None) -> None:
             if c.start is not None:
                 where += f" at {timestamp(c.start)}"
             click.echo(f"  [{c.index}] {c.source}{where}")
+
+
+@main.command()
+@click.argument("query", required=False)
+@click.option(
+    "--file",
+    "media",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="search by this image, audio clip or video instead of text",
+)
+@click.option("--top-k", default=10, show_default=True, type=click.IntRange(1, 100))
+@click.option(
+    "--modality",
+    "modalities",
+    multiple=True,
+    type=click.Choice(["text", "image", "audio", "video"]),
+    help="only hits of this modality (repeatable)",
+)
+@click.option("--source", "sources", multiple=True, help="only hits of this source (repeatable)")
+@click.option("--tenant", default=None)
+@click.option("--json", "as_json", is_flag=True, help="print the hits as POST /v1/search does")
+def search(
+    query: str | None,
+    media: Path | None,
+    top_k: int,
+    modalities: tuple[str, ...],
+    sources: tuple[str, ...],
+    tenant: str | None,
+    as_json: bool,
+) -> None:
+    """Search the knowledge base directly: by text, or by an image or audio file (--file)."""
+    if (query is None) == (media is None):
+        raise click.UsageError("give a QUERY or --file, not both")
+    body: dict[str, Any] = {"query": query, "top_k": top_k}
+    if media is not None:
+        data = base64.b64encode(media.read_bytes()).decode()
+        part = {"file_data": f"data:;base64,{data}", "filename": media.name}
+        body["query"] = [{"type": "file", "file": part}]
+    if modalities:
+        body["modalities"] = list(modalities)
+    if sources:
+        body["sources"] = list(sources)
+    try:
+        request = SearchRequest.model_validate(body)
+    except ValidationError as exc:
+        raise click.UsageError(str(exc.errors()[0]["msg"])) from exc
+    settings = _settings()
+    services = Services.build(settings)
+    principal = Principal(tenant=tenant or settings.default_tenant, key_id="cli")
+
+    async def run() -> list[SearchHit]:
+        try:
+            return await services.search.search(principal, request)
+        finally:
+            await services.aclose()
+
+    try:
+        hits = asyncio.run(run())
+    except AssistantError as exc:
+        raise click.ClickException(exc.message) from exc
+    if as_json:
+        base = f"http://{settings.api.host}:{settings.api.port}"
+        click.echo(json.dumps([h.payload(base) for h in hits], indent=2))
+        return
+    for hit in hits:
+        meta = hit.metadata
+        where = f" page {meta['page']}" if meta.get("page") is not None else ""
+        if meta.get("start") is not None:
+            where += f" at {timestamp(meta['start'])}"
+        snippet = " ".join(hit.text.split())[:100]
+        click.echo(f"{hit.score:.3f}  {meta.get('source', '')}{where}  {snippet}")
 
 
 @main.command()

@@ -34,6 +34,7 @@ from assistant.plugins.registry import Registry, registry_for
 from assistant.retrieval.embedding_service import EmbeddingService
 from assistant.retrieval.ingest import Ingestor
 from assistant.retrieval.ingest_service import IngestService
+from assistant.retrieval.search import SearchService
 from assistant.retrieval.store import VectorStore, make_chroma_client
 from assistant.security import Security
 from assistant.store import Database
@@ -60,6 +61,7 @@ class Services:
     ingestor: Ingestor
     attachments: AttachmentResolver
     ingest: IngestService
+    search: SearchService
     chat: ChatService
     embeddings: EmbeddingService
     transcription: TranscriptionService
@@ -120,6 +122,7 @@ class Services:
             ingestor=ingestor,
             attachments=attachments,
             ingest=ingest,
+            search=SearchService(store, attachments, dispatch),
             chat=chat,
             embeddings=embeddings,
             transcription=transcription,

@@ -23,6 +23,7 @@ from assistant.api.routes import (
     files,
     meta,
     responses,
+    search,
 )
 from assistant.api.routes import jobs as jobs_routes
 from assistant.api.routes import metrics as metrics_routes
@@ -54,7 +55,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = services
     install_error_handlers(app)
     install_openapi(app)
-    routes = (chat, responses, embeddings, audio, meta, documents, files, conversations, admin)
+    routes = (
+        chat,
+        responses,
+        embeddings,
+        audio,
+        search,
+        meta,
+        documents,
+        files,
+        conversations,
+        admin,
+    )
     for module in routes:
         app.include_router(module.router)
     app.include_router(slack_events.router)  # POST /slack/events (bots extra; 404 until configured)

@@ -12,11 +12,14 @@ source, modality, kind and start/end seconds, so answers can cite "clip.mp4 at 0
 from __future__ import annotations
 
 import asyncio
+import mimetypes
 from dataclasses import dataclass
+from pathlib import Path
 
 from assistant.attachments import AttachmentResolver
+from assistant.blobs import BlobRef, blob_key
 from assistant.dispatch.protocol import Embedder, EncodeDispatch
-from assistant.errors import AssistantError, UnprocessableMedia
+from assistant.errors import AssistantError, NotFound, UnprocessableMedia
 from assistant.media import check_pdf_file, media_kind
 from assistant.plugins.contract import Encoding, Segment
 from assistant.retrieval.ingest import (
@@ -26,6 +29,7 @@ from assistant.retrieval.ingest import (
     extract_sections,
 )
 from assistant.retrieval.store import Chunk
+from assistant.store import Document
 
 SPEECH_WINDOW_S = 30.0
 SPEECH_WINDOW_CHARS = 600
@@ -97,6 +101,24 @@ class IngestService:
         if media_kind(media_type) == "document":
             return await self._document(tenant, source, data, media_type)
         return await self._media(tenant, source, data, media_type)
+
+    async def original(self, tenant: str, doc_id: str) -> tuple[Document, Path]:
+        """A media document's stored bytes, as a local file (404 for other tenants' ids).
+
+        Media is kept by content hash where it was staged for the encoders; of a text document
+        only its chunks are kept."""
+        document = await asyncio.to_thread(self.resolver.db.get_document, tenant, doc_id)
+        if media_kind(document.media_type) == "document":
+            raise NotFound(
+                f"document {doc_id} is a text document: its chunks are kept, not the file"
+            )
+        suffix = mimetypes.guess_extension(document.media_type) or ""
+        ref = BlobRef(blob_key(tenant, document.sha256, suffix), document.sha256, document.bytes)
+        try:
+            path = await asyncio.to_thread(self.resolver.blobs.local_path, ref)
+        except FileNotFoundError as exc:
+            raise NotFound(f"the media of document {doc_id} is no longer stored") from exc
+        return document, path
 
     async def _document(
         self, tenant: str, source: str, data: bytes, media_type: str

@@ -185,6 +185,19 @@ class VectorStore:
             for i, d, m, dist in zip(ids, docs, metas, dists, strict=False)
         ]
 
+    def get(self, tenant: str, chunk_id: str) -> Hit | None:
+        """One stored chunk by id, or None."""
+        result = self._call(
+            tenant, lambda c: c.get(ids=[chunk_id], include=["documents", "metadatas"])
+        )
+        if not result["ids"]:
+            return None
+        docs = result.get("documents") or [""]
+        metas = result.get("metadatas") or [{}]
+        return Hit(
+            id=result["ids"][0], text=docs[0] or "", distance=0.0, metadata=dict(metas[0] or {})
+        )
+
     def heartbeat(self) -> None:
         try:
             self.client.heartbeat()

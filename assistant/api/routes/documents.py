@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse
 
 from assistant.api.deps import PrincipalDep, ServicesDep
 from assistant.api.uploads import read_upload, safe_name
@@ -76,6 +77,34 @@ async def get_document(
     document_id: str, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
     return _doc(await asyncio.to_thread(services.db.get_document, principal.tenant, document_id))
+
+
+@router.get("/v1/documents/{document_id}/content", response_class=FileResponse)
+async def document_content(
+    document_id: str, principal: PrincipalDep, services: ServicesDep
+) -> FileResponse:
+    """A media document's file (ranges served, so a player can seek to a segment's ``#t=``)."""
+    document, path = await services.ingest.original(principal.tenant, document_id)
+    return FileResponse(
+        path,
+        media_type=document.media_type,
+        content_disposition_type="inline",
+        filename=document.source.rsplit("/", 1)[-1],
+        # sniffed media, never a page of this origin
+        headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"},
+    )
+
+
+@router.get("/v1/documents/{document_id}/segments/{chunk}")
+async def document_segment(
+    document_id: str, chunk: int, request: Request, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    """One indexed chunk or media segment: its text, time range or page, and links."""
+    await asyncio.to_thread(services.db.get_document, principal.tenant, document_id)
+    segment = await asyncio.to_thread(services.search.segment, principal.tenant, document_id, chunk)
+    payload = segment.payload(str(request.base_url))
+    payload.pop("score")
+    return {**payload, "object": "document.segment", "text": segment.text}
 
 
 @router.delete("/v1/documents/{document_id}")
