@@ -24,7 +24,7 @@ from assistant.jobs.store import JobStore
 from assistant.keys import KeyStore, open_key_store
 from assistant.logs import setup_logging
 from assistant.orchestrator import ChatInput, ChatTurn
-from assistant.orchestrator.prompt import timestamp
+from assistant.orchestrator.media import timestamp
 from assistant.plugins.registry import Registry, registry_for
 from assistant.retrieval.ingest import IngestResult, ingest_paths
 from assistant.retrieval.search import SearchHit, SearchRequest

@@ -13,6 +13,12 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+InputModality = Literal["text", "image", "audio"]
+
+
+def _text_only() -> list[InputModality]:
+    return ["text"]
+
 
 class LLMSettings(BaseModel):
     provider: Literal["local", "openai", "fake"] = "local"
@@ -30,12 +36,48 @@ class LLMSettings(BaseModel):
     api_key: SecretStr = SecretStr("")
     # fake: canned replies, for unit tests only
     fake_responses: list[str] = Field(default_factory=lambda: ["This is a test answer."])
+    # the raw media the configured model reads beside text (a vision or audio model behind
+    # provider=openai): images go to it resized and re-encoded, a video as scene-change
+    # keyframes with their times, sound as 16 kHz mono WAV; the encoders still run and their
+    # findings (OCR, labels, transcript) stay in the prompt, with their citations
+    input_modalities: list[InputModality] = Field(default_factory=_text_only)
+    image_max_side: int = Field(1024, ge=64, le=4096)
+    image_format: Literal["jpeg", "png"] = "jpeg"
+    video_keyframes: int = Field(8, ge=1, le=64, description="images sent per video, at most")
+    audio_max_s: float = Field(30.0, gt=0, le=600, description="seconds of sound sent, at most")
+
+    # encoders as tools the model may call (a tool-calling model behind provider=openai):
+    # search_knowledge, look_closer, read_text, transcribe; bounded in rounds and time
+    tools: bool = False
+    max_tool_rounds: int = Field(3, ge=1, le=10)
+    tool_budget_s: float = Field(60.0, gt=0)
 
     @model_validator(mode="after")
     def _openai_needs_url(self) -> LLMSettings:
         if self.provider == "openai" and not self.base_url:
             raise ValueError("llm.base_url is required when llm.provider is 'openai'")
         return self
+
+    @model_validator(mode="after")
+    def _modalities(self) -> LLMSettings:
+        if "text" not in self.input_modalities:
+            raise ValueError("llm.input_modalities must include 'text'")
+        if self.provider == "local" and self.tools:
+            raise ValueError(
+                "llm.tools: the packaged local model keeps the fixed pipeline; internal tools "
+                "need a tool-calling model behind llm.provider=openai"
+            )
+        if self.provider == "local" and self.raw_modalities():
+            raise ValueError(
+                "llm.input_modalities: the local GGUF model reads text only; raw images and "
+                "audio need a capable model behind llm.provider=openai"
+            )
+        return self
+
+    def raw_modalities(self) -> list[Literal["image", "audio"]]:
+        """The media the model takes as is (beside text), in a stable order."""
+        wanted: tuple[Literal["image", "audio"], ...] = ("image", "audio")
+        return [m for m in wanted if m in self.input_modalities]
 
 
 class RetrievalSettings(BaseModel):

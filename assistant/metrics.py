@@ -43,6 +43,16 @@ TASK_BATCH = Histogram(
     ["task", "queue"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
+TOOL_CALLS = Counter(
+    "assistant_tool_calls_total",
+    "Internal tools the model called (llm.tools), by outcome",
+    ["tool", "outcome"],
+)
+TOOL_ROUNDS = Histogram(
+    "assistant_tool_rounds",
+    "Tool rounds before the model answered (llm.tools)",
+    buckets=(0, 1, 2, 3, 4, 6, 8, 12),
+)
 TASKS = Counter("assistant_tasks_total", "Tasks sent, by outcome", ["task", "queue", "outcome"])
 # gauges read from Redis at scrape time: in multiprocess mode the latest scrape's value wins
 _RECENT: Literal["mostrecent"] = "mostrecent"

@@ -30,6 +30,7 @@ from assistant.jobs.runner import JobManager
 from assistant.jobs.store import JobStore
 from assistant.llm import make_chat_model
 from assistant.orchestrator import Orchestrator
+from assistant.orchestrator.media import render_options_for
 from assistant.plugins.registry import Registry, registry_for
 from assistant.retrieval.embedding_service import EmbeddingService
 from assistant.retrieval.ingest import Ingestor
@@ -96,7 +97,14 @@ class Services:
             ingest_embedder = LocalEmbedder(embedder)
         llm = make_chat_model(settings.llm)
         orchestrator = Orchestrator(
-            llm, store, settings.retrieval, dispatch, model=settings.llm.model_name
+            llm,
+            store,
+            settings.retrieval,
+            dispatch,
+            model=settings.llm.model_name,
+            render=render_options_for(settings.llm),
+            blobs=blobs,
+            llm_settings=settings.llm,
         )
         ingestor = Ingestor(store, db, settings.retrieval)
         attachments = AttachmentResolver(settings, db, blobs, registry)

@@ -10,6 +10,7 @@ The task bodies are the typed models of ``assistant.dispatch.payloads``, shared 
 from __future__ import annotations
 
 import logging
+import mimetypes
 import os
 import socket
 import time
@@ -125,9 +126,9 @@ def encode_items(
         except ValidationError as exc:  # bad options: the caller's fault, for every item
             bad = InvalidRequest(f"invalid options for {encoder}: {exc.errors()[0]['msg']}")
             results = [bad] * len(staged)
-        for (i, _), result in zip(staged, results, strict=True):
+        for (i, item), result in zip(staged, results, strict=True):
             if isinstance(result, Encoding):
-                out[i] = ok_result(result)
+                out[i] = ok_result(_renditions_by_reference(blobs, item, result))
             else:
                 fail(i, result)
     return EncodeResponse(
@@ -138,6 +139,25 @@ def encode_items(
         worker=socket.gethostname(),
         pid=os.getpid(),
     ).model_dump(mode="json", by_alias=True)
+
+
+def _renditions_by_reference(blobs: BlobStore, item: MediaItem, encoding: Encoding) -> Encoding:
+    """Model-ready copies go to the blob store (under the item's tenant), not into the message;
+    the API reads them once and deletes them."""
+    if not encoding.renditions:
+        return encoding
+    tenant = str(item.metadata["blob"]["key"]).split("/", 1)[0]
+    stored = []
+    for rendition in encoding.renditions:
+        if rendition.data is not None:
+            suffix = mimetypes.guess_extension(rendition.media_type) or ""
+            try:
+                ref = blobs.put_bytes(tenant, rendition.data, suffix)
+            except (ConnectionError, TimeoutError, OSError) as exc:
+                raise TransientError(f"blob store: {exc}") from exc
+            rendition = rendition.model_copy(update={"data": None, "blob": ref.as_dict()})
+        stored.append(rendition)
+    return encoding.model_copy(update={"renditions": stored})
 
 
 # embed --------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from assistant.errors import AssistantError, PayloadTooLarge, UnprocessableMedia
 from assistant.media import format_bytes
 from assistant.orchestrator import Answer, Citation, Finding
-from assistant.orchestrator.prompt import timestamp
+from assistant.orchestrator.media import timestamp
 from assistant.plugins.contract import MediaItem
 from assistant.services import Services
 from assistant.store.models import Conversation

@@ -53,6 +53,10 @@ def encode_batch(
     items; one item that still does not fit is answered with a 503 for that item, so the
     message is retried later rather than the worker dying or the batch being lost.
     """
+    if options and "render" in options and not encoder.renders:
+        # model-ready copies are asked of every attachment; this encoder makes none, so the
+        # model gets its findings as text
+        options = {k: v for k, v in options.items() if k != "render"}
     return _encode(encoder, list(items), encoder.parse_options(options))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from langchain_core.language_models.chat_models import BaseChatModel
+from pydantic import SecretStr
 
 from assistant.config import LLMSettings
 from assistant.llm.llamacpp import LlamaCppChat, packaged_gguf
@@ -25,10 +26,12 @@ def make_chat_model(settings: LLMSettings) -> BaseChatModel:
     if settings.provider == "openai":
         from langchain_openai import ChatOpenAI
 
+        # a local server (vLLM, Ollama, llama.cpp) often wants no key; the SDK insists on one
+        key = settings.api_key if settings.api_key.get_secret_value() else SecretStr("no-key")
         return ChatOpenAI(
             base_url=settings.base_url,
             model=settings.model_name,
-            api_key=settings.api_key,
+            api_key=key,
             temperature=settings.temperature,
             max_completion_tokens=settings.max_tokens,
             stream_usage=True,

@@ -12,16 +12,20 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.messages import AIMessage, AIMessageChunk, ToolMessage
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
 from assistant import metrics, tracing
-from assistant.config import RetrievalSettings
+from assistant.blobs import BlobStore
+from assistant.config import LLMSettings, RetrievalSettings
 from assistant.dispatch.protocol import EncodeDispatch
 from assistant.errors import AssistantError, ServiceUnavailable
 from assistant.llm.options import ToolCall
+from assistant.orchestrator.media import take_renditions
 from assistant.orchestrator.prompt import build_messages
+from assistant.orchestrator.tools import SPECS, InternalTools, ToolState
 from assistant.orchestrator.types import Answer, ChatInput, Finding, Prepared, Usage
+from assistant.plugins.contract import RenderOptions
 from assistant.retrieval.store import Hit, VectorStore
 
 log = logging.getLogger(__name__)
@@ -35,8 +39,22 @@ class Orchestrator:
         settings: RetrievalSettings,
         dispatch: EncodeDispatch | None = None,
         model: str = "",
+        render: RenderOptions | None = None,
+        blobs: BlobStore | None = None,
+        llm_settings: LLMSettings | None = None,
     ) -> None:
         self.llm = llm
+        # what raw media the model reads (None: text only) and where workers leave the copies
+        self.render = render
+        self.blobs = blobs
+        # the encoders as tools (llm.tools), with their bounds
+        self.tools = (
+            InternalTools(store, settings, dispatch)
+            if llm_settings and llm_settings.tools
+            else None
+        )
+        self.max_tool_rounds = llm_settings.max_tool_rounds if llm_settings else 0
+        self.tool_budget_s = llm_settings.tool_budget_s if llm_settings else 0.0
         # the label of the LLM metrics (assistant_llm_*{model=...})
         self.model = model or str(
             getattr(llm, "model_name", None) or getattr(llm, "model", None) or type(llm).__name__
@@ -65,8 +83,9 @@ class Orchestrator:
                 Finding(a.display_name, a.media_type, error="no encoders are available")
                 for a in chat.attachments
             ]
+        options = {"render": self.render.model_dump()} if self.render else None
         with tracing.span("orchestrator.encode", {"attachments": len(chat.attachments)}):
-            results = await self.dispatch.encode(chat.tenant, chat.attachments)
+            results = await self.dispatch.encode(chat.tenant, chat.attachments, options)
         for item, result in zip(chat.attachments, results, strict=True):
             if isinstance(result, ServiceUnavailable):
                 # no worker / no broker: a clear 503 (Retry later), not an answer without it
@@ -77,7 +96,10 @@ class Orchestrator:
                 log.warning("encoding %s failed: %s", item.display_name, reason)
                 findings.append(Finding(item.display_name, item.media_type, error=reason))
             else:
-                findings.append(Finding(item.display_name, item.media_type, encoding=result))
+                encoding, media = await asyncio.to_thread(take_renditions, self.blobs, result)
+                findings.append(
+                    Finding(item.display_name, item.media_type, encoding=encoding, media=media)
+                )
         return findings
 
     async def _retrieve_step(self, state: dict[str, Any]) -> list[Hit]:
@@ -91,7 +113,15 @@ class Orchestrator:
     def _prompt_step(self, state: dict[str, Any]) -> Prepared:
         chat: ChatInput = state["input"]
         messages, citations = build_messages(chat.messages, state["hits"], state["findings"])
-        return Prepared(messages=messages, citations=citations, findings=state["findings"])
+        # attachment n of the prompt: notes given in chat.findings come first
+        first = len(chat.findings) + 1
+        numbered = {first + i: item for i, item in enumerate(chat.attachments)}
+        return Prepared(
+            messages=messages,
+            citations=citations,
+            findings=state["findings"],
+            attachments=numbered,
+        )
 
     # public API -----------------------------------------------------------------------
 
@@ -108,19 +138,10 @@ class Orchestrator:
 
     async def answer(self, chat: ChatInput) -> Answer:
         prepared = await self.prepare(chat)
-        started = time.perf_counter()
-        try:
-            with tracing.span("orchestrator.generate", {"llm.model": self.model}):
-                message = await self.llm.ainvoke(prepared.messages, **self._params(chat))
-        except AssistantError:
-            metrics.observe_llm(self.model, started, None, 0, 0, "error")
-            raise
-        except Exception as exc:
-            metrics.observe_llm(self.model, started, None, 0, 0, "error")
-            raise ServiceUnavailable(f"the language model failed: {exc}") from exc
-        usage = _usage(message.usage_metadata)
-        metrics.observe_llm(self.model, started, None, usage.prompt_tokens, usage.completion_tokens)
-        return _answer(message, prepared, usage)
+        async for event in self._generate(chat, prepared, stream=False):
+            if isinstance(event, Answer):
+                return event
+        raise ServiceUnavailable("the language model gave no answer")  # pragma: no cover
 
     async def stream(
         self, chat: ChatInput, prepared: Prepared | None = None
@@ -130,28 +151,112 @@ class Orchestrator:
         Pass ``prepared`` (from ``prepare``) to surface retrieval errors before streaming starts.
         """
         prepared = prepared or await self.prepare(chat)
+        async for event in self._generate(chat, prepared, stream=True):
+            yield event
+
+    def _offered(self, chat: ChatInput, state: ToolState) -> dict[str, dict[str, Any]]:
+        """Our tools for this request: none when they are off or the client said "none"."""
+        if self.tools is None or chat.generation.tool_choice == "none":
+            return {}
+        return self.tools.offered(state, {t.name for t in chat.generation.tools})
+
+    async def _generate(
+        self, chat: ChatInput, prepared: Prepared, *, stream: bool
+    ) -> AsyncIterator[str | Answer]:
+        """Model rounds: our tools' calls are run and fed back (bounded in rounds and time);
+        the answer, or the client's own tool calls, end it."""
+        params = self._params(chat)
+        state = ToolState(chat.tenant, prepared.attachments, prepared.citations)
+        offered = self._offered(chat, state)
+        internal = set(SPECS) - {t.name for t in chat.generation.tools}
+        if offered:
+            params = {**params, "tools": [*params.get("tools", []), *offered.values()]}
+            params.setdefault("tool_choice", "auto")
+        messages = list(prepared.messages)
+        deadline = time.monotonic() + self.tool_budget_s
         parts: list[str] = []
-        total: AIMessageChunk | None = None
+        usage = Usage()
+        rounds = 0
+        while True:
+            last = bool(offered) and (
+                rounds >= self.max_tool_rounds or time.monotonic() >= deadline
+            )
+            call_params = params
+            if last and not chat.generation.tools:  # only ours were offered: answer now
+                call_params = {**params, "tool_choice": "none"}
+            message: AIMessage = AIMessage(content="")
+            async for event in self._call(messages, call_params, stream=stream):
+                if isinstance(event, str):
+                    parts.append(event)
+                    yield event
+                else:
+                    message = event
+            usage = _add(usage, _usage(message.usage_metadata))
+            # a call of one of our tools not offered this time is still ours (and answered
+            # with why it cannot run): the client never defined it
+            ours = [c for c in message.tool_calls if offered and c["name"] in internal]
+            theirs = [c for c in message.tool_calls if c not in ours]
+            if not ours or theirs or last:
+                break
+            rounds += 1
+            messages.append(AIMessage(content=message.content, tool_calls=ours))
+            for call in ours:
+                result = await self.tools.run(state, call["name"], call["args"])  # type: ignore[union-attr]
+                messages.append(ToolMessage(result, tool_call_id=call["id"] or ""))
+        if offered:
+            metrics.TOOL_ROUNDS.observe(rounds)
+        final = message.model_copy(update={"tool_calls": theirs})
+        yield _answer(final, prepared, usage, "".join(parts) if stream else None)
+
+    async def _call(
+        self, messages: list[Any], params: dict[str, Any], *, stream: bool
+    ) -> AsyncIterator[str | AIMessage]:
+        """One model call: text deltas when streaming, then the whole message."""
         started, first = time.perf_counter(), None
+        total: AIMessageChunk | None = None
         try:
-            async for chunk in self.llm.astream(prepared.messages, **self._params(chat)):
-                total = chunk if total is None else total + chunk
-                if chunk.text:
-                    if first is None:
-                        first = time.perf_counter()
-                    parts.append(chunk.text)
-                    yield chunk.text
+            with tracing.span("orchestrator.generate", {"llm.model": self.model}):
+                if not stream:
+                    message = await self.llm.ainvoke(messages, **params)
+                else:
+                    async for chunk in self.llm.astream(messages, **params):
+                        total = chunk if total is None else total + chunk
+                        if chunk.text:
+                            first = first or time.perf_counter()
+                            yield chunk.text
+                    message = _message_of(total)
         except AssistantError:
             metrics.observe_llm(self.model, started, first, 0, 0, "error")
             raise
         except Exception as exc:
             metrics.observe_llm(self.model, started, first, 0, 0, "error")
             raise ServiceUnavailable(f"the language model failed: {exc}") from exc
-        usage = _usage(total.usage_metadata if total is not None else None)
+        usage = _usage(message.usage_metadata)
         metrics.observe_llm(
             self.model, started, first, usage.prompt_tokens, usage.completion_tokens
         )
-        yield _answer(total or AIMessageChunk(content=""), prepared, usage, "".join(parts))
+        yield message
+
+
+def _message_of(total: AIMessageChunk | None) -> AIMessage:
+    """A streamed message, whole (its tool-call chunks parsed into calls)."""
+    if total is None:
+        return AIMessage(content="")
+    return AIMessage(
+        content=total.content,
+        tool_calls=total.tool_calls,
+        invalid_tool_calls=total.invalid_tool_calls,
+        usage_metadata=total.usage_metadata,
+        response_metadata=total.response_metadata,
+    )
+
+
+def _add(a: Usage, b: Usage) -> Usage:
+    return Usage(
+        prompt_tokens=a.prompt_tokens + b.prompt_tokens,
+        completion_tokens=a.completion_tokens + b.completion_tokens,
+        total_tokens=a.total_tokens + b.total_tokens,
+    )
 
 
 def _answer(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from langchain_core.messages import (
     AIMessage,
@@ -12,6 +13,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
+from assistant.orchestrator.media import content_parts, timestamp
 from assistant.orchestrator.types import ChatTurn, Citation, Finding
 from assistant.retrieval.store import Hit
 
@@ -29,16 +31,7 @@ HISTORY_CHAR_BUDGET = 6000
 SNIPPET_CHARS = 240
 
 
-def timestamp(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    total = int(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
-
-
-def _fence(text: str) -> str:
+def fence(text: str) -> str:
     # a document cannot close our fence early
     return text.replace("</source>", "</ source>").replace("</attachment>", "</ attachment>")
 
@@ -71,6 +64,13 @@ def _source_label(c: Citation) -> str:
     return label
 
 
+def source_block(citation: Citation, text: str) -> str:
+    """A retrieved chunk, numbered and fenced as data."""
+    return (
+        f'<source id="{citation.index}" name="{_source_label(citation)}">\n{fence(text)}\n</source>'
+    )
+
+
 def finding_block(index: int, finding: Finding) -> tuple[str, list[Citation]]:
     header = f'<attachment id="{index}" name="{finding.name}" type="{finding.media_type}">'
     if finding.encoding is None:
@@ -80,10 +80,10 @@ def finding_block(index: int, finding: Finding) -> tuple[str, list[Citation]]:
     lines = []
     for seg in enc.segments:
         when = f"at {timestamp(seg.start)} " if seg.start is not None else ""
-        lines.append(f"{when}{seg.kind}: {_fence(seg.text)}")
-    body = "\n".join(lines) if lines else _fence(enc.text)
+        lines.append(f"{when}{seg.kind}: {fence(seg.text)}")
+    body = "\n".join(lines) if lines else fence(enc.text)
     if lines and enc.text and enc.modality.value == "image":
-        body = _fence(enc.text)
+        body = fence(enc.text)
     citation = Citation(
         index=index,
         kind="attachment",
@@ -100,9 +100,11 @@ def build_messages(
 ) -> tuple[list[BaseMessage], list[Citation]]:
     citations: list[Citation] = []
     blocks: list[str] = []
+    media: list[dict[str, Any]] = []  # raw media for a model that reads it, after the question
     for finding in findings:
         block, cites = finding_block(len(citations) + 1, finding)
         blocks.append(block)
+        media.extend(content_parts(len(citations) + 1, finding.name, finding.media))
         citations.extend(cites)
         if not cites:  # failed attachments still get a number so the model can mention them
             citations.append(
@@ -111,10 +113,7 @@ def build_messages(
     for hit in hits:
         citation = hit_citation(len(citations) + 1, hit)
         citations.append(citation)
-        blocks.append(
-            f'<source id="{citation.index}" name="{_source_label(citation)}">\n'
-            f"{_fence(hit.text)}\n</source>"
-        )
+        blocks.append(source_block(citation, hit.text))
 
     system_extra = [t.content for t in turns if t.role == "system"]
     dialogue = [t for t in turns if t.role != "system"]
@@ -128,7 +127,11 @@ def build_messages(
     messages: list[BaseMessage] = [SystemMessage(system)]
     messages.extend(_message(turn) for turn in history)
     context = "\n\n".join(blocks) if blocks else NO_SOURCES
-    messages.append(HumanMessage(f"{context}\n\nQuestion: {question}"))
+    asking = f"{context}\n\nQuestion: {question}"
+    if media:
+        messages.append(HumanMessage([{"type": "text", "text": asking}, *media]))
+    else:
+        messages.append(HumanMessage(asking))
     if asked >= 0:
         messages.extend(_message(turn) for turn in dialogue[asked + 1 :])
     return messages, citations

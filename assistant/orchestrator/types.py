@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from assistant.llm.options import Generation, ToolCall
-from assistant.plugins.contract import Encoding, MediaItem
+from assistant.plugins.contract import Encoding, MediaItem, Rendition
 
 
 @dataclass
@@ -28,6 +28,8 @@ class Finding:
     media_type: str
     encoding: Encoding | None = None
     error: str | None = None
+    # model-ready copies (resized image, keyframes, WAV) for a model that reads raw media
+    media: list[Rendition] = field(default_factory=list)
 
 
 @dataclass
@@ -65,6 +67,8 @@ class Prepared:
     messages: list[Any]
     citations: list[Citation]
     findings: list[Finding]
+    # the request's attachments by their number in the prompt (for the internal tools)
+    attachments: dict[int, MediaItem] = field(default_factory=dict)
 
 
 @dataclass

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Modality(StrEnum):
@@ -75,6 +75,40 @@ class Segment(BaseModel):
     metadata: dict[str, Any] = {}
 
 
+class RenderOptions(BaseModel):
+    """What raw media a capable chat model takes, and within which bounds.
+
+    An encoder that can render (``Encoder.renders``) accepts this as its ``render`` option and
+    returns model-ready copies as ``Encoding.renditions``: an image resized to ``max_side`` and
+    re-encoded, up to ``max_images`` scene-change keyframes of a video, and the sound as 16 kHz
+    mono WAV of at most ``max_audio_s`` seconds. Decoding stays with the encoder (a worker)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    modalities: list[Literal["image", "audio"]] = Field(min_length=1)
+    max_side: int = Field(1024, ge=64, le=4096)
+    image_format: Literal["jpeg", "png"] = "jpeg"
+    max_images: int = Field(8, ge=1, le=64)
+    max_audio_s: float = Field(30.0, gt=0, le=600)
+
+
+class Rendition(BaseModel):
+    """A model-ready copy of (part of) an item: a resized image, a keyframe, a WAV clip.
+
+    The encoder fills ``data``; a worker moves the bytes to the blob store (``blob``) before the
+    result travels, so no message carries megabytes."""
+
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+
+    media_type: str
+    data: bytes | None = None
+    blob: dict[str, Any] | None = None
+    start: float | None = None
+    end: float | None = None
+    width: int | None = None
+    height: int | None = None
+
+
 class Encoding(BaseModel):
     """What an encoder found in one item."""
 
@@ -85,6 +119,7 @@ class Encoding(BaseModel):
     segments: list[Segment] = []
     vector: list[float] | None = None  # one vector for the whole item, when meaningful
     metadata: dict[str, Any] = {}
+    renditions: list[Rendition] = []  # only when asked for (``RenderOptions``)
 
 
 class Encoder(ABC, Generic[OptionsT]):
@@ -110,6 +145,8 @@ class Encoder(ABC, Generic[OptionsT]):
     needs_cuda_runtime: ClassVar[bool] = True
     # settles two encoders that accept the same media type: the higher serves it
     priority: ClassVar[int | None] = None
+    # the raw media it can render for a capable chat model; its Options then take ``render``
+    renders: ClassVar[frozenset[str]] = frozenset()
 
     @property
     def batch_size(self) -> int:
@@ -141,6 +178,7 @@ class Encoder(ABC, Generic[OptionsT]):
         segments: Sequence[Segment] = (),
         vector: list[float] | None = None,
         metadata: dict[str, Any] | None = None,
+        renditions: Sequence[Rendition] = (),
     ) -> Encoding:
         """The envelope of one result: this encoder's name, version and modality around it."""
         return Encoding(
@@ -151,4 +189,5 @@ class Encoder(ABC, Generic[OptionsT]):
             segments=list(segments),
             vector=vector,
             metadata=dict(metadata or {}),
+            renditions=list(renditions),
         )

@@ -70,6 +70,11 @@ def validate_encoder(encoder: object, plugin: str) -> Encoder[Any]:
         raise PluginError(f"{where}: media_types must be a non-empty frozenset of MIME types")
     if not (isinstance(cls.Options, type) and issubclass(cls.Options, BaseModel)):
         raise PluginError(f"{where}: Options must be a pydantic model class")
+    renders: object = getattr(cls, "renders", frozenset())
+    if not isinstance(renders, frozenset) or not renders <= {"image", "audio"}:
+        raise PluginError(f"{where}: renders must be a frozenset of 'image' and 'audio'")
+    if renders and "render" not in cls.Options.model_fields:
+        raise PluginError(f"{where}: an encoder that renders takes a `render` option")
     if not isinstance(cls.default_batch_size, int) or cls.default_batch_size < 1:
         raise PluginError(f"{where}: default_batch_size must be a positive int")
     if cls.priority is not None and not isinstance(cls.priority, int):

@@ -21,7 +21,7 @@ import pytest
 from pydantic import BaseModel
 
 from assistant.errors import UnprocessableMedia
-from assistant.plugins.contract import Encoder, Encoding, MediaItem, Modality
+from assistant.plugins.contract import Encoder, Encoding, MediaItem, Modality, RenderOptions
 from assistant.plugins.registry import Registry, validate_encoder
 
 HEAVY_MODULES = (
@@ -142,6 +142,30 @@ class EncoderContract:
         if len(valid_items) > 1:
             again = encoder.encode(list(reversed(valid_items)), options)
             assert [e.text for e in again] == [e.text for e in reversed(out)]
+
+    def test_renders_what_it_declares_within_the_bounds(
+        self, encoder: Encoder[Any], valid_items: list[MediaItem]
+    ) -> None:
+        """An encoder that ``renders`` returns model-ready copies when asked, and only then."""
+        if not encoder.renders:
+            assert "render" not in encoder.Options.model_fields
+            return
+        encoder.load()
+        render = RenderOptions(modalities=sorted(encoder.renders), max_side=64, max_images=2)
+        asked = encoder.encode(valid_items, encoder.parse_options({"render": render}))
+        for enc in asked:
+            images = [r for r in enc.renditions if r.media_type.startswith("image/")]
+            assert len(images) <= render.max_images
+            for rendition in enc.renditions:
+                assert rendition.data, "a rendition carries its bytes"
+                kind = rendition.media_type.split("/")[0]
+                assert kind in encoder.renders
+                if kind == "image":
+                    assert rendition.width and rendition.height
+                    assert max(rendition.width, rendition.height) <= render.max_side
+        assert any(enc.renditions for enc in asked)
+        plain = encoder.encode(valid_items, encoder.parse_options(None))
+        assert all(enc.renditions == [] for enc in plain)
 
     def test_bad_bytes_are_unprocessable_not_a_crash(
         self, encoder: Encoder[Any], tmp_path_factory: pytest.TempPathFactory

@@ -10,9 +10,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.config import get_settings
 from assistant.media import VIDEO_TYPES, format_duration
-from assistant.plugins.contract import Device, Encoder, Encoding, MediaItem, Modality, Segment
-from plugins.video.frames import sample_frames
+from assistant.plugins.contract import (
+    Device,
+    Encoder,
+    Encoding,
+    MediaItem,
+    Modality,
+    RenderOptions,
+    Rendition,
+    Segment,
+)
+from plugins.video.frames import SamplingResult, sample_frames
 from plugins.vision.encoder import VisionEncoder, VisionOptions
+from plugins.vision.images import render_image
+from plugins.whisper.audio import render_audio
 from plugins.whisper.encoder import WhisperEncoder, WhisperOptions
 
 
@@ -25,6 +36,10 @@ class VideoOptions(BaseModel):
     transcribe: bool = True
     ocr: bool = True
     language: str | None = None
+    render: RenderOptions | None = None
+    # a closer look at one span (seconds): frames and speech of that span only
+    start_s: float = Field(0.0, ge=0.0)
+    end_s: float | None = Field(None, ge=0.0)
 
 
 def _clock(seconds: float) -> str:
@@ -41,6 +56,7 @@ class VideoEncoder(Encoder[VideoOptions]):
     devices = frozenset({Device.CPU, Device.CUDA})
     gpu_memory_mb = 2200  # its own vision and Whisper models on the same GPU
     Options = VideoOptions
+    renders = frozenset({"image", "audio"})
     default_batch_size = 1
 
     def __init__(self, vision: Any = None, whisper: Any = None) -> None:
@@ -77,6 +93,8 @@ class VideoEncoder(Encoder[VideoOptions]):
             max_seconds=limits.max_video_seconds,
             max_pixels=limits.max_image_pixels,
             name=name,
+            start_s=opts.start_s,
+            end_s=opts.end_s,
         )
         vision_opts = VisionOptions(ocr=opts.ocr, embed=True)
         frame_encodings: list[Encoding] = []
@@ -113,7 +131,7 @@ class VideoEncoder(Encoder[VideoOptions]):
                 name=name,
                 max_seconds=limits.max_video_seconds,
             )
-            segments.extend(speech.segments)
+            segments.extend(s for s in speech.segments if _within(s, opts.start_s, opts.end_s))
         segments.sort(key=lambda s: (s.start or 0.0, 0 if s.kind == "frame" else 1))
         lines = [
             f"[{_clock(s.start or 0.0)}] {'Said' if s.kind == 'speech' else 'Seen'}: {s.text}"
@@ -126,6 +144,7 @@ class VideoEncoder(Encoder[VideoOptions]):
         return self.encoding(
             summary,
             segments=segments,
+            renditions=_renditions(item, sampled, opts.render),
             metadata={
                 "duration_s": round(sampled.duration_s, 3),
                 "width": sampled.width,
@@ -136,3 +155,29 @@ class VideoEncoder(Encoder[VideoOptions]):
                 "language": speech.metadata.get("language") if speech else None,
             },
         )
+
+
+def _within(segment: Segment, start_s: float, end_s: float | None) -> bool:
+    """The segment overlaps the span."""
+    if segment.end is not None and segment.end < start_s:
+        return False
+    return end_s is None or segment.start is None or segment.start <= end_s
+
+
+def _renditions(
+    item: MediaItem, sampled: SamplingResult, render: RenderOptions | None
+) -> list[Rendition]:
+    """Scene-change keyframes spread over the video (each with its time), and its sound."""
+    if render is None:
+        return []
+    out = []
+    if "image" in render.modalities:
+        frames = sampled.frames
+        count = min(render.max_images, len(frames))
+        picked = sorted({round(i * (len(frames) - 1) / max(count - 1, 1)) for i in range(count)})
+        for n in picked:
+            end = frames[n + 1].time if n + 1 < len(frames) else sampled.duration_s
+            out.append(render_image(frames[n].image, render, start=frames[n].time, end=end))
+    if "audio" in render.modalities and sampled.has_audio:
+        out.append(render_audio(item.path, render, name=item.display_name))
+    return out

@@ -54,8 +54,12 @@ def sample_frames(
     max_pixels: int | None = None,
     uniform: bool = False,
     name: str | None = None,
+    start_s: float = 0.0,
+    end_s: float | None = None,
 ) -> SamplingResult:
-    """Sample frames at ``fps``; keep scene changes only (or every sample when ``uniform``)."""
+    """Sample frames at ``fps``; keep scene changes only (or every sample when ``uniform``).
+
+    ``start_s``/``end_s``: only that span (a closer look); decoding stops past its end."""
     import av
     import numpy as np
 
@@ -82,7 +86,7 @@ def sample_frames(
             else 0.0
         )
         step = 1.0 / fps
-        next_t = 0.0
+        next_t = start_s
         last: Any = None
         last_t = 0.0
         try:
@@ -95,6 +99,8 @@ def sample_frames(
                     raise PayloadTooLarge(
                         f"{name} is longer than {format_duration(max_seconds)}, the limit"
                     )
+                if end_s is not None and t > end_s:
+                    break
                 if t + 1e-6 < next_t:
                     continue
                 next_t += step * max(1, int((t - next_t) / step) + 1)
@@ -114,6 +120,8 @@ def sample_frames(
             result.duration_s = container.duration / 1_000_000
         else:
             result.duration_s = last_t + step
+    if not result.frames and (start_s or end_s is not None):
+        raise UnprocessableMedia(f"{name} has no frames between {start_s:g} s and {end_s} s")
     if not result.frames:
         raise UnprocessableMedia(f"{name} holds no decodable video frames")
     return result

@@ -23,9 +23,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from assistant.config import get_settings
 from assistant.embeddings import TextEmbedder, get_embedder
 from assistant.media import IMAGE_TYPES
-from assistant.plugins.contract import Device, Encoder, Encoding, MediaItem, Modality, Segment
+from assistant.plugins.contract import (
+    Device,
+    Encoder,
+    Encoding,
+    MediaItem,
+    Modality,
+    RenderOptions,
+    Segment,
+)
 from plugins.vision.clip import ClipEmbedder
-from plugins.vision.images import open_image
+from plugins.vision.images import open_image, render_image
 from plugins.vision.settings import VisionSettings
 
 if TYPE_CHECKING:
@@ -54,6 +62,7 @@ class VisionOptions(BaseModel):
     ocr: bool = True
     embed: bool = True
     min_ocr_score: float = Field(0.5, ge=0.0, le=1.0)
+    render: RenderOptions | None = None
 
 
 class VisionEncoder(Encoder[VisionOptions]):
@@ -63,6 +72,7 @@ class VisionEncoder(Encoder[VisionOptions]):
     media_types = IMAGE_TYPES
     devices = frozenset({Device.CPU, Device.CUDA})
     Options = VisionOptions
+    renders = frozenset({"image"})
     default_batch_size = 8  # bench/bench_encoders.py: throughput flat beyond 8 on 2 cores
     batch_sizes = {Device.CUDA: 64}  # a GPU classifies a large batch in one call
     gpu_memory_mb = 1200  # EfficientNet-Lite0 + MiniLM on CUDA, with the CUDA context
@@ -230,6 +240,10 @@ class VisionEncoder(Encoder[VisionOptions]):
             )
             if ocr_text:
                 summary += f' Text in the image: "{ocr_text}"'
+            render = opts.render
+            renditions = (
+                [render_image(img, render)] if render and "image" in render.modalities else []
+            )
             out.append(
                 self.encoding(
                     summary,
@@ -245,6 +259,7 @@ class VisionEncoder(Encoder[VisionOptions]):
                         "ocr_text": ocr_text,
                         "embedding": "label-weighted all-MiniLM-L6-v2" if opts.embed else None,
                     },
+                    renditions=renditions,
                 )
             )
         return out

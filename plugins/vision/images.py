@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assistant.errors import PayloadTooLarge, UnprocessableMedia
 from assistant.media import image_header_size
+from assistant.plugins.contract import RenderOptions, Rendition
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -69,3 +71,30 @@ def to_rgb(img: PILImage.Image) -> PILImage.Image:
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
     return img.convert("RGB")
+
+
+def render_image(
+    img: PILImage.Image,
+    options: RenderOptions,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+) -> Rendition:
+    """A model-ready copy: at most ``max_side`` pixels on the long side, re-encoded."""
+    from PIL import Image
+
+    copy = to_rgb(img)
+    copy.thumbnail((options.max_side, options.max_side), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    if options.image_format == "png":
+        copy.save(buffer, format="PNG", optimize=True)
+    else:
+        copy.save(buffer, format="JPEG", quality=85)
+    return Rendition(
+        media_type=f"image/{options.image_format}",
+        data=buffer.getvalue(),
+        start=start,
+        end=end,
+        width=copy.width,
+        height=copy.height,
+    )

@@ -6,12 +6,15 @@ memory flat for hours-long recordings.
 
 from __future__ import annotations
 
+import io
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assistant.errors import PayloadTooLarge, UnprocessableMedia
 from assistant.media import format_duration
+from assistant.plugins.contract import RenderOptions, Rendition
 
 if TYPE_CHECKING:
     import numpy as np
@@ -85,3 +88,31 @@ def load_audio(path: str | Path, *, max_seconds: float | None = None) -> np.ndar
 
     chunks = list(iter_audio_chunks(path, 60.0, max_seconds=max_seconds))
     return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+
+
+def render_audio(path: str | Path, options: RenderOptions, *, name: str | None = None) -> Rendition:
+    """The first ``max_audio_s`` seconds as 16 kHz mono 16-bit WAV (what audio models take)."""
+    import numpy as np
+
+    wanted = int(options.max_audio_s * SAMPLE_RATE)
+    parts: list[np.ndarray] = []
+    kept = 0
+    for chunk in iter_audio_chunks(path, 10.0, name=name):
+        parts.append(chunk[: wanted - kept])
+        kept += parts[-1].shape[0]
+        if kept >= wanted:
+            break  # the rest is never decoded
+    samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(pcm.tobytes())
+    return Rendition(
+        media_type="audio/wav",
+        data=buffer.getvalue(),
+        start=0.0,
+        end=round(kept / SAMPLE_RATE, 3),
+    )

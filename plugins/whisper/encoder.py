@@ -23,9 +23,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from assistant.config import get_settings
 from assistant.errors import InvalidRequest, PluginError
 from assistant.media import AUDIO_TYPES
-from assistant.plugins.contract import Device, Encoder, Encoding, MediaItem, Modality, Segment
+from assistant.plugins.contract import (
+    Device,
+    Encoder,
+    Encoding,
+    MediaItem,
+    Modality,
+    RenderOptions,
+    Segment,
+)
 from plugins.whisper import models
-from plugins.whisper.audio import iter_audio_chunks
+from plugins.whisper.audio import iter_audio_chunks, render_audio
 from plugins.whisper.settings import WhisperSettings
 
 if TYPE_CHECKING:
@@ -89,6 +97,7 @@ class WhisperOptions(BaseModel):
     task: Literal["transcribe", "translate"] = Field(
         "transcribe", description="translate: English text from speech in any language"
     )
+    render: RenderOptions | None = None
 
 
 @dataclass
@@ -199,6 +208,7 @@ class WhisperEncoder(Encoder[WhisperOptions]):
     devices = frozenset({Device.CPU, Device.CUDA})
     gpu_memory_mb = 1000  # base in float16 with the CUDA context; tiny.en needs less
     Options = WhisperOptions
+    renders = frozenset({"audio"})
     default_batch_size = 1  # see bench/bench_encoders.py: batching buys nothing on CPU
 
     def __init__(
@@ -258,7 +268,15 @@ class WhisperEncoder(Encoder[WhisperOptions]):
 
     def encode(self, items: Sequence[MediaItem], options: WhisperOptions) -> list[Encoding]:
         self.load()
-        return [self.encode_path(item.path, options, name=item.display_name) for item in items]
+        out = []
+        for item in items:
+            encoding = self.encode_path(item.path, options, name=item.display_name)
+            render = options.render
+            if render is not None and "audio" in render.modalities:
+                clip = render_audio(item.path, render, name=item.display_name)
+                encoding = encoding.model_copy(update={"renditions": [clip]})
+            out.append(encoding)
+        return out
 
     def encode_path(
         self,

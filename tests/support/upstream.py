@@ -19,11 +19,33 @@ REPLY = "Upstream answer [1]."
 
 
 class FakeUpstream:
+    """``script``: replies to give first, in order: ``{"tool": name, "arguments": {...}}`` or
+    ``{"content": text}``. ``stubborn``: a tool it calls whenever it may (a model that never
+    stops calling tools)."""
+
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.script: list[dict[str, Any]] = []
+        self.stubborn: str | None = None
+
+    def _call(self, name: str, arguments: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        call = {
+            "id": f"call_up{len(self.requests)}",
+            "type": "function",
+            "function": {"name": name, "arguments": json.dumps(arguments)},
+        }
+        return {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
 
     def _message(self, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
         tools = body.get("tools") or []
+        may_call = bool(tools) and body.get("tool_choice") != "none"
+        if self.script:
+            step = self.script.pop(0)
+            if "tool" in step and may_call:
+                return self._call(step["tool"], step.get("arguments", {}))
+            return {"role": "assistant", "content": step.get("content", REPLY)}, "stop"
+        if self.stubborn and may_call:
+            return self._call(self.stubborn, {"query": f"again {len(self.requests)}"})
         if tools and body.get("tool_choice") != "none":
             name = tools[0]["function"]["name"]
             call = {
@@ -73,7 +95,7 @@ class FakeUpstream:
                     call = message["tool_calls"][0]
                     yield chunk({"tool_calls": [{"index": 0, **call}]})
                 else:
-                    for word in REPLY.split(" "):
+                    for word in str(message["content"]).split(" "):
                         yield chunk({"content": word + " "})
                 yield chunk({}, finish)
                 data = {**base, "object": "chat.completion.chunk", "choices": [], "usage": usage}

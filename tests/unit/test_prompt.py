@@ -1,4 +1,5 @@
-from assistant.orchestrator.prompt import NO_SOURCES, build_messages, timestamp
+from assistant.orchestrator.media import timestamp
+from assistant.orchestrator.prompt import NO_SOURCES, build_messages
 from assistant.orchestrator.types import ChatTurn, Finding
 from assistant.plugins.contract import Encoding, Modality, Segment
 from assistant.retrieval.store import Hit
