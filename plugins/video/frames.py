@@ -107,7 +107,7 @@ def sample_frames(
                 result.considered += 1
                 small = _thumb(frame)
                 diff = 1.0 if last is None else float(np.abs(small - last).mean())
-                if uniform or last is None or diff > threshold:
+                if uniform or threshold <= 0 or last is None or diff > threshold:
                     image = frame.to_image()  # type: ignore[no-untyped-call]
                     result.frames.append(KeptFrame(round(t, 3), image, round(diff, 4)))
                     last = small
