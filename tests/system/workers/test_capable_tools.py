@@ -63,7 +63,7 @@ async def test_look_closer_runs_on_the_video_worker_and_is_cited(
     sent: list[tuple[dict[str, Any], str, int]] = []
     real_call = CeleryClient.call
 
-    async def spy(self: CeleryClient, task: str, kwargs: dict, queue: str, **kw: object):  # type: ignore[no-untyped-def]
+    async def spy(self: CeleryClient, task: str, kwargs: dict, queue: str, **kw: object):
         out = await real_call(self, task, kwargs, queue, **kw)  # type: ignore[arg-type]
         sent.append((kwargs.get("options") or {}, queue, out["pid"]))
         return out
@@ -91,7 +91,7 @@ async def test_look_closer_runs_on_the_video_worker_and_is_cited(
     try:
         answer = await services.orchestrator.answer(chat)
     finally:
-        await services.dispatch.client.aclose()  # type: ignore[attr-defined]
+        await services.dispatch.client.aclose()
 
     first, second = fake.requests
     images = [p for p in first["messages"][-1]["content"] if p["type"] == "image_url"]
