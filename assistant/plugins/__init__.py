@@ -8,6 +8,8 @@ from assistant.plugins.contract import (
     MediaSignature,
     Modality,
     NoOptions,
+    RenderOptions,
+    Rendition,
     Segment,
 )
 from assistant.plugins.hookspecs import hookimpl
@@ -20,6 +22,8 @@ __all__ = [
     "MediaSignature",
     "Modality",
     "NoOptions",
+    "RenderOptions",
+    "Rendition",
     "Segment",
     "hookimpl",
 ]
