@@ -167,6 +167,7 @@ class Orchestrator:
         the answer, or the client's own tool calls, end it."""
         params = self._params(chat)
         state = ToolState(chat.tenant, prepared.attachments, prepared.citations)
+        tools = self.tools
         offered = self._offered(chat, state)
         internal = set(SPECS) - {t.name for t in chat.generation.tools}
         if offered:
@@ -196,12 +197,12 @@ class Orchestrator:
             # with why it cannot run): the client never defined it
             ours = [c for c in message.tool_calls if offered and c["name"] in internal]
             theirs = [c for c in message.tool_calls if c not in ours]
-            if not ours or theirs or last:
+            if tools is None or not ours or theirs or last:
                 break
             rounds += 1
             messages.append(AIMessage(content=message.content, tool_calls=ours))
             for call in ours:
-                result = await self.tools.run(state, call["name"], call["args"])  # type: ignore[union-attr]
+                result = await tools.run(state, call["name"], call["args"])
                 messages.append(ToolMessage(result, tool_call_id=call["id"] or ""))
         if offered:
             metrics.TOOL_ROUNDS.observe(rounds)

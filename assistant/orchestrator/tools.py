@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from assistant import metrics, tracing
@@ -98,8 +98,6 @@ class ToolState:
     tenant: str
     attachments: dict[int, MediaItem]
     citations: list[Citation]
-    calls: int = 0
-    seen: list[str] = field(default_factory=list)
 
     def cite(self, **fields: Any) -> Citation:
         citation = Citation(index=len(self.citations) + 1, **fields)
@@ -127,8 +125,6 @@ class InternalTools:
         }
 
     async def run(self, state: ToolState, name: str, args: dict[str, Any]) -> str:
-        state.calls += 1
-        state.seen.append(name)
         with tracing.span("orchestrator.tool", {"tool.name": name}):
             try:
                 result = await getattr(self, f"_{name}")(state, **args)
