@@ -8,7 +8,9 @@ With no ``workers.redis_url`` (and ``workers.in_process`` false), ``assistant se
 - a real worker subprocess, ``assistant worker`` on every ``cpu.*`` queue;
 
 and stops both on exit. Both children get PR_SET_PDEATHSIG, so they go away even when the API
-process is killed outright. With the URL set, the API uses that Redis and the workers are
+process is killed outright. A supervisor thread restarts either when it dies on its own (an OOM
+kill, a crash), with exponential backoff and a log line; Redis comes back on the same port with
+its append-only file, so queued work survives. With the URL set, the API uses that Redis and the workers are
 started separately (``assistant worker --queues ... | --device cuda``).
 """
 
@@ -23,9 +25,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Protocol
 
 from assistant.config import Settings
 from assistant.errors import ServiceUnavailable
@@ -103,6 +107,10 @@ class EmbeddedRedis:
         self.stop()
         raise ServiceUnavailable(f"redis-server did not answer within {timeout} s")
 
+    def exited(self) -> int | None:
+        """The exit status of a server that died on its own (None while it runs or was stopped)."""
+        return None if self.proc is None else self.proc.poll()
+
     def stop(self, timeout: float = 15.0) -> None:
         proc, self.proc = self.proc, None
         if proc is None or proc.poll() is not None:
@@ -165,6 +173,10 @@ class EmbeddedWorker:
             if out:
                 out.close()
 
+    def exited(self) -> int | None:
+        """The exit status of a worker that died on its own (None while it runs or was stopped)."""
+        return None if self.proc is None else self.proc.poll()
+
     def stop(self, timeout: float = 30.0) -> None:
         proc, self.proc = self.proc, None
         if proc is None or proc.poll() is not None:
@@ -179,6 +191,83 @@ class EmbeddedWorker:
             proc.wait(5)
 
 
+class Child(Protocol):
+    proc: subprocess.Popen[bytes] | None
+
+    def exited(self) -> int | None: ...
+
+    def start(self) -> object: ...
+
+
+class Supervisor:
+    """Restarts embedded children that die on their own, with exponential backoff.
+
+    A child that stays up for ``healthy_s`` is forgiven its earlier failures."""
+
+    def __init__(
+        self,
+        children: Mapping[str, Child],
+        *,
+        interval_s: float = 0.5,
+        backoff_s: float = 1.0,
+        max_backoff_s: float = 30.0,
+        healthy_s: float = 60.0,
+    ) -> None:
+        self.children = dict(children)
+        self.interval_s = interval_s
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.healthy_s = healthy_s
+        self.restarts = dict.fromkeys(self.children, 0)
+        self._failures = dict.fromkeys(self.children, 0)
+        self._since = dict.fromkeys(self.children, time.monotonic())
+        self._next_try = dict.fromkeys(self.children, 0.0)
+        self._down: set[str] = set()  # a restart failed: keep trying
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="embedded-supervisor", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop watching (before the children are stopped on purpose)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            for name, child in self.children.items():
+                self.check(name, child)
+
+    def check(self, name: str, child: Child) -> None:
+        now = time.monotonic()
+        status: int | str | None = child.exited()
+        if status is None and name in self._down:
+            status = "not restarted"
+        if status is None:
+            if now - self._since[name] > self.healthy_s:
+                self._failures[name] = 0
+            return
+        if now < self._next_try[name]:
+            return
+        delay = min(self.max_backoff_s, self.backoff_s * 2 ** self._failures[name])
+        self._failures[name] += 1
+        self._next_try[name] = now + delay
+        try:
+            child.start()
+        except Exception as exc:
+            self._down.add(name)
+            log.error("embedded %s exited (%s) and did not restart: %s; next try in %.0f s",
+                      name, status, exc, delay)  # fmt: skip
+            return
+        self._down.discard(name)
+        self.restarts[name] += 1
+        self._since[name] = time.monotonic()
+        pid = child.proc.pid if child.proc else None
+        log.warning("embedded %s exited with status %s; restarted (pid %s)", name, status, pid)
+
+
 @contextlib.contextmanager
 def embedded_runtime(settings: Settings) -> Iterator[str | None]:
     """Start Redis and a worker when the settings ask for the embedded default.
@@ -191,6 +280,7 @@ def embedded_runtime(settings: Settings) -> Iterator[str | None]:
         return
     server = EmbeddedRedis(settings.storage.data_dir)
     worker: EmbeddedWorker | None = None
+    supervisor: Supervisor | None = None
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_sigterm(signum: int, _frame: object) -> None:  # before uvicorn takes over SIGTERM
@@ -208,9 +298,15 @@ def embedded_runtime(settings: Settings) -> Iterator[str | None]:
             worker.log_path,
         )
         settings.workers.redis_url = url
+        supervisor = Supervisor({"redis": server, "worker": worker})
+        supervisor.start()
         yield url
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if supervisor is not None:
+            # what is stopped now is meant to stop; children it restarted get their
+            # PR_SET_PDEATHSIG (SIGTERM) as its thread ends, a clean stop like the one below
+            supervisor.stop()
         if worker is not None:
             worker.stop()
         server.stop()
