@@ -56,6 +56,7 @@ async def test_a_killed_worker_and_a_killed_redis_are_restarted(tmp_path: Path) 
 
     settings = Settings(storage={"data_dir": tmp_path / "data"}, plugins={"allow": ["vision"]})
     with embedded_runtime(settings) as url:
+        assert url is not None
         client = CeleryClient(settings)
         first = await client.ping("cpu.image", timeout=180)
         main = _parent(first["pid"])  # the ping ran in a pool process; kill the worker itself
