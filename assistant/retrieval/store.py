@@ -13,11 +13,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
 from assistant.config import RetrievalSettings, StorageSettings
 from assistant.embeddings import TextEmbedder, get_embedder
 from assistant.errors import ServiceUnavailable
 
 _SAFE = re.compile(r"[^a-zA-Z0-9_-]")
+# a Chroma server answering a read of a collection whose HNSW segment is still being written
+# for the first time (chroma-core/chroma#4212): gone a moment later, so reads retry briefly
+_SEGMENT_NOT_READY = ("hnsw segment reader", "nothing found on disk")
+READ_ATTEMPTS = 4
 
 
 @dataclass
@@ -145,6 +151,18 @@ class VectorStore:
     def count(self, tenant: str) -> int:
         return int(self._call(tenant, lambda c: c.count()))
 
+    def _read(self, tenant: str, op: Callable[[Any], Any]) -> Any:
+        """``_call`` for reads, retried while the server says the index is not on disk yet."""
+        for attempt in Retrying(
+            stop=stop_after_attempt(READ_ATTEMPTS),
+            wait=wait_exponential(multiplier=0.05, max=0.5),
+            retry=retry_if_exception(_segment_not_ready),
+            reraise=True,
+        ):
+            with attempt:
+                return self._call(tenant, op)
+        raise AssertionError("unreachable")  # pragma: no cover - Retrying re-raises
+
     def _call(self, tenant: str, op: Callable[[Any], Any]) -> Any:
         """Run ``op`` on the tenant's collection; a failure is a 503 and forgets the handle
         (a restarted or recreated server may hand out a new collection id)."""
@@ -167,7 +185,7 @@ class VectorStore:
     def search_vector(
         self, tenant: str, vector: Sequence[float], k: int, where: dict[str, Any] | None = None
     ) -> list[Hit]:
-        result = self._call(
+        result = self._read(
             tenant,
             lambda c: c.query(
                 query_embeddings=[list(vector)],
@@ -187,7 +205,7 @@ class VectorStore:
 
     def get(self, tenant: str, chunk_id: str) -> Hit | None:
         """One stored chunk by id, or None."""
-        result = self._call(
+        result = self._read(
             tenant, lambda c: c.get(ids=[chunk_id], include=["documents", "metadatas"])
         )
         if not result["ids"]:
@@ -203,6 +221,11 @@ class VectorStore:
             self.client.heartbeat()
         except Exception as exc:
             raise ServiceUnavailable(f"the vector store is unavailable: {exc}") from exc
+
+
+def _segment_not_ready(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, ServiceUnavailable) and all(part in text for part in _SEGMENT_NOT_READY)
 
 
 def _is_client_error(exc: Exception) -> bool:
