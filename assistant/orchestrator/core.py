@@ -49,9 +49,7 @@ class Orchestrator:
         self.blobs = blobs
         # the encoders as tools (llm.tools), with their bounds
         self.tools = (
-            InternalTools(store, settings, dispatch)
-            if llm_settings and llm_settings.tools
-            else None
+            InternalTools(self.retrieve, dispatch) if llm_settings and llm_settings.tools else None
         )
         self.max_tool_rounds = llm_settings.max_tool_rounds if llm_settings else 0
         self.tool_budget_s = llm_settings.tool_budget_s if llm_settings else 0.0
@@ -125,8 +123,15 @@ class Orchestrator:
 
     # public API -----------------------------------------------------------------------
 
-    def retrieve(self, tenant: str, question: str) -> list[Hit]:
-        hits = self.store.search(tenant, question, self.settings.top_k)
+    def retrieve(
+        self,
+        tenant: str,
+        question: str,
+        k: int | None = None,
+        where: dict[str, Any] | None = None,
+    ) -> list[Hit]:
+        """The ``k`` (default ``top_k``) chunks nearest the question, within ``max_distance``."""
+        hits = self.store.search(tenant, question, k or self.settings.top_k, where)
         return [h for h in hits if h.distance <= self.settings.max_distance]
 
     async def prepare(self, chat: ChatInput) -> Prepared:

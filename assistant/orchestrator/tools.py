@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from assistant import metrics, tracing
-from assistant.config import RetrievalSettings
 from assistant.dispatch.protocol import EncodeDispatch
 from assistant.errors import AssistantError, ServiceUnavailable
 from assistant.media import media_kind
 from assistant.orchestrator.media import timestamp
-from assistant.orchestrator.prompt import fence, hit_citation, source_block
+from assistant.orchestrator.prompt import SNIPPET_CHARS, fence, hit_citation, source_block
 from assistant.orchestrator.types import Citation
-from assistant.plugins.contract import Encoding, MediaItem
-from assistant.retrieval.store import VectorStore
+from assistant.plugins.contract import Encoding, MediaItem, Segment
+from assistant.retrieval.store import Hit
 
 MAX_TOP_K = 10
 LOOK_CLOSER_FPS = 4.0
@@ -99,18 +99,39 @@ class ToolState:
     attachments: dict[int, MediaItem]
     citations: list[Citation]
 
-    def cite(self, **fields: Any) -> Citation:
-        citation = Citation(index=len(self.citations) + 1, **fields)
+    def cite(self, item: MediaItem, snippet: str, **fields: Any) -> Citation:
+        """A new citation of what a tool found in ``item``."""
+        citation = Citation(
+            index=len(self.citations) + 1,
+            kind="attachment",
+            source=item.display_name,
+            snippet=snippet[:SNIPPET_CHARS],
+            **fields,
+        )
         self.citations.append(citation)
         return citation
 
+    def cite_span(
+        self,
+        item: MediaItem,
+        found: list[Segment],
+        start_s: float,
+        end_s: float | None,
+        snippet: str,
+    ) -> Citation:
+        """A citation of a span: the times of what was found in it, else the span asked for."""
+        start = found[0].start if found else start_s
+        end = found[-1].end if found else end_s
+        return self.cite(item, snippet, start=start, end=end)
+
+
+# the orchestrator's retrieval: (tenant, query, k, where) -> the hits near enough to cite
+Retrieve = Callable[[str, str, int, dict[str, Any] | None], list[Hit]]
+
 
 class InternalTools:
-    def __init__(
-        self, store: VectorStore, settings: RetrievalSettings, dispatch: EncodeDispatch | None
-    ) -> None:
-        self.store = store
-        self.settings = settings
+    def __init__(self, retrieve: Retrieve, dispatch: EncodeDispatch | None) -> None:
+        self.retrieve = retrieve
         self.dispatch = dispatch
 
     def offered(self, state: ToolState, taken: set[str]) -> dict[str, dict[str, Any]]:
@@ -151,11 +172,9 @@ class InternalTools:
     ) -> str:
         where = {"modality": {"$in": list(modalities)}} if modalities else None
         k = max(1, min(int(top_k), MAX_TOP_K))
-        hits = await asyncio.to_thread(self.store.search, state.tenant, str(query), k, where)
+        hits = await asyncio.to_thread(self.retrieve, state.tenant, str(query), k, where)
         blocks = []
         for hit in hits:
-            if hit.distance > self.settings.max_distance:
-                continue
             citation = hit_citation(len(state.citations) + 1, hit)
             state.citations.append(citation)
             blocks.append(source_block(citation, hit.text))
@@ -178,13 +197,7 @@ class InternalTools:
         encoding = await self._encode(state, item, options)
         frames = [s for s in encoding.segments if s.kind == "frame"]
         lines = [f"at {timestamp(s.start)}: {s.text}" for s in frames]
-        citation = state.cite(
-            kind="attachment",
-            source=item.display_name,
-            start=frames[0].start if frames else start_s,
-            end=frames[-1].end if frames else end_s,
-            snippet="\n".join(lines)[:240],
-        )
+        citation = state.cite_span(item, frames, start_s, end_s, "\n".join(lines))
         return _block(citation, item, "\n".join(lines) or "no frames in that span")
 
     async def _read_text(self, state: ToolState, attachment: int) -> str:
@@ -202,7 +215,7 @@ class InternalTools:
                 for s in encoding.segments
                 if s.kind == "frame" and s.metadata.get("ocr_text")
             )
-        citation = state.cite(kind="attachment", source=item.display_name, snippet=text[:240])
+        citation = state.cite(item, text)
         return _block(citation, item, text or "no text was found")
 
     async def _transcribe(
@@ -217,21 +230,10 @@ class InternalTools:
         if media_kind(item.media_type) == "video":
             options = {"ocr": False, "start_s": float(start_s), "end_s": end_s, "max_frames": 1}
         encoding = await self._encode(state, item, options)
-        said = [
-            s
-            for s in encoding.segments
-            if s.kind == "speech"
-            and (s.end is None or s.end >= start_s)
-            and (end_s is None or s.start is None or s.start <= end_s)
-        ]
+        said = [s for s in encoding.segments if s.kind == "speech" and s.overlaps(start_s, end_s)]
         lines = [f"at {timestamp(s.start)}: {s.text.strip()}" for s in said]
-        citation = state.cite(
-            kind="attachment",
-            source=item.display_name,
-            start=said[0].start if said else start_s,
-            end=said[-1].end if said else end_s,
-            snippet=" ".join(s.text.strip() for s in said)[:240],
-        )
+        snippet = " ".join(s.text.strip() for s in said)
+        citation = state.cite_span(item, said, start_s, end_s, snippet)
         return _block(citation, item, "\n".join(lines) or "no speech in that span")
 
     # helpers ----------------------------------------------------------------------------

@@ -74,6 +74,12 @@ class Segment(BaseModel):
     vector: list[float] | None = None
     metadata: dict[str, Any] = {}
 
+    def overlaps(self, start_s: float, end_s: float | None) -> bool:
+        """Whether it meets the span ``[start_s, end_s]`` (an open end, or no time, meets it)."""
+        if self.end is not None and self.end < start_s:
+            return False
+        return end_s is None or self.start is None or self.start <= end_s
+
 
 class RenderOptions(BaseModel):
     """What raw media a capable chat model takes, and within which bounds.

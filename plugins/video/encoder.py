@@ -131,7 +131,7 @@ class VideoEncoder(Encoder[VideoOptions]):
                 name=name,
                 max_seconds=limits.max_video_seconds,
             )
-            segments.extend(s for s in speech.segments if _within(s, opts.start_s, opts.end_s))
+            segments.extend(s for s in speech.segments if s.overlaps(opts.start_s, opts.end_s))
         segments.sort(key=lambda s: (s.start or 0.0, 0 if s.kind == "frame" else 1))
         lines = [
             f"[{_clock(s.start or 0.0)}] {'Said' if s.kind == 'speech' else 'Seen'}: {s.text}"
@@ -155,13 +155,6 @@ class VideoEncoder(Encoder[VideoOptions]):
                 "language": speech.metadata.get("language") if speech else None,
             },
         )
-
-
-def _within(segment: Segment, start_s: float, end_s: float | None) -> bool:
-    """The segment overlaps the span."""
-    if segment.end is not None and segment.end < start_s:
-        return False
-    return end_s is None or segment.start is None or segment.start <= end_s
 
 
 def _renditions(
