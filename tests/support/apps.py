@@ -19,7 +19,9 @@ from assistant.api.app import create_app
 from assistant.config import Settings
 from assistant.keys import KeyStore
 from assistant.services import Services
+from tests.support.bots import ServerThread
 from tests.support.settings import MODEL, build_settings
+from tests.support.upstream import FakeUpstream
 
 CHEAP_PLUGIN = "tests.support.plugins.cheap"
 CLIENT_ERRORS = {400, 401, 403, 404, 409, 413, 415, 422, 429}
@@ -44,6 +46,20 @@ def app_client(settings: Settings, llm: BaseChatModel | None = None) -> Iterator
         services.orchestrator.llm = llm
     with TestClient(create_app(services=services), raise_server_exceptions=False) as client:
         yield client
+
+
+@contextmanager
+def app_over_upstream(
+    root: Path, llm: dict[str, Any], **groups: Any
+) -> Iterator[tuple[TestClient, FakeUpstream]]:
+    """The app with ``llm.provider=openai`` over a fake upstream of its own on loopback (each
+    app its own: LangChain caches one HTTP client per upstream URL, and each TestClient runs
+    its own event loop)."""
+    upstream = FakeUpstream()
+    with ServerThread(upstream.app()) as server:
+        openai = {"provider": "openai", "base_url": f"{server.url}/v1", **llm}
+        with app_client(app_settings(root, llm=openai, **groups)) as client:
+            yield client, upstream
 
 
 def services_of(client: TestClient) -> Services:

@@ -239,6 +239,28 @@ def make_video(
     return path
 
 
+def mixed_corpus(folder: Path) -> Path:
+    """A small knowledge base of every modality: three photos, two recordings, a video (an
+    astronaut, then a ROADMAP slide from 3 s, speech about Berlin from 3 s) and a note."""
+    save_image(photo("coffee"), folder / "breakfast.png")
+    save_image(photo("chelsea"), folder / "pet.jpg")
+    save_image(photo("rocket"), folder / "launch.png")
+    speech_wav(
+        folder / "budget.wav", "The marketing budget for next year is twelve thousand euros."
+    )
+    speech_wav(folder / "holiday.wav", "Our summer holiday will be in Portugal by the sea.")
+    track = speech_wav(folder / "_track.wav", "The new office opens in Berlin next spring.")
+    make_video(
+        folder / "update.mp4",
+        [(photo("astronaut"), 3.0), (text_image("ROADMAP"), 5.0)],
+        audio=track,
+        audio_start=3.0,
+    )
+    track.unlink()
+    (folder / "notes.md").write_text("# Gardening\n\nTomatoes need six hours of sun a day.\n")
+    return folder
+
+
 def blank_pdf(path: Path) -> Path:
     from pypdf import PdfWriter
 

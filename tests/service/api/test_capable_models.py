@@ -15,8 +15,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from tests.support import media
-from tests.support.apps import app_client, app_settings
-from tests.support.bots import ServerThread
+from tests.support.apps import app_over_upstream
 from tests.support.settings import AUTH
 from tests.support.upstream import FakeUpstream
 
@@ -29,24 +28,10 @@ Served = tuple[TestClient, FakeUpstream]
 
 
 def _served(root: Path, modalities: list[str], **llm: Any) -> Iterator[Served]:
-    """The app over its own upstream (LangChain caches one HTTP client per upstream URL, and
-    each TestClient runs its own event loop)."""
-    upstream = FakeUpstream()
-    with ServerThread(upstream.app()) as server:
-        settings = app_settings(
-            root,
-            llm={
-                "provider": "openai",
-                "base_url": f"{server.url}/v1",
-                "model_name": MODEL,
-                "input_modalities": modalities,
-                **llm,
-            },
-            plugins=ENCODERS,
-            workers={"in_process": True, "plugin_modules": []},
-        )
-        with app_client(settings) as client:
-            yield client, upstream
+    llm = {"model_name": MODEL, "input_modalities": modalities, **llm}
+    workers = {"in_process": True, "plugin_modules": []}
+    with app_over_upstream(root, llm, plugins=ENCODERS, workers=workers) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support.apps import app_client, app_settings, services_of
-from tests.support.bots import ServerThread
+from tests.support.apps import app_over_upstream, services_of
 from tests.support.settings import AUTH
 from tests.support.upstream import REPLY, FakeUpstream
 
@@ -27,24 +26,12 @@ Served = tuple[TestClient, FakeUpstream]
 
 
 def _served(root: Path, **llm: Any) -> Iterator[Served]:
-    upstream = FakeUpstream()
-    with ServerThread(upstream.app()) as server:
-        settings = app_settings(
-            root,
-            llm={
-                "provider": "openai",
-                "base_url": f"{server.url}/v1",
-                "model_name": MODEL,
-                "tools": True,
-                **llm,
-            },
+    with app_over_upstream(root, {"model_name": MODEL, "tools": True, **llm}) as (client, fake):
+        response = client.post(
+            "/v1/documents", headers=AUTH, files={"file": ("lighthouse.md", NOTES.encode())}
         )
-        with app_client(settings) as client:
-            response = client.post(
-                "/v1/documents", headers=AUTH, files={"file": ("lighthouse.md", NOTES.encode())}
-            )
-            assert response.status_code == 201, response.text
-            yield client, upstream
+        assert response.status_code == 201, response.text
+        yield client, fake
 
 
 @pytest.fixture(scope="module")

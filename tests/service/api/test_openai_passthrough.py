@@ -11,8 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from openai import OpenAI
 
-from tests.support.apps import app_client, app_settings
-from tests.support.bots import ServerThread
+from tests.support.apps import app_over_upstream
 from tests.support.settings import TEST_KEY
 from tests.support.upstream import REPLY, FakeUpstream
 
@@ -28,26 +27,20 @@ ASK: Any = [{"role": "user", "content": "Weather in Paris?"}]
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    fake = FakeUpstream()
-    with ServerThread(fake.app()) as server:
-        fake.url = server.url  # type: ignore[attr-defined]
-        yield fake
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, FakeUpstream]]:
+    llm = {"api_key": "upstream-secret", "model_name": MODEL}
+    with app_over_upstream(tmp_path_factory.mktemp("passthrough"), llm) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
-def client(
-    upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[TestClient]:
-    llm = {
-        "provider": "openai",
-        "base_url": f"{upstream.url}/v1",  # type: ignore[attr-defined]
-        "api_key": "upstream-secret",
-        "model_name": MODEL,
-    }
-    settings = app_settings(tmp_path_factory.mktemp("passthrough"), llm=llm)
-    with app_client(settings) as test_client:
-        yield test_client
+def upstream(served: tuple[TestClient, FakeUpstream]) -> FakeUpstream:
+    return served[1]
+
+
+@pytest.fixture(scope="module")
+def client(served: tuple[TestClient, FakeUpstream]) -> TestClient:
+    return served[0]
 
 
 @pytest.fixture

@@ -24,24 +24,7 @@ pytestmark = [pytest.mark.models, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("search-corpus")
-    media.save_image(media.photo("coffee"), folder / "breakfast.png")
-    media.save_image(media.photo("chelsea"), folder / "pet.jpg")
-    media.save_image(media.photo("rocket"), folder / "launch.png")
-    media.speech_wav(
-        folder / "budget.wav", "The marketing budget for next year is twelve thousand euros."
-    )
-    media.speech_wav(folder / "holiday.wav", "Our summer holiday will be in Portugal by the sea.")
-    speech = media.speech_wav(folder / "_track.wav", "The new office opens in Berlin next spring.")
-    media.make_video(
-        folder / "update.mp4",
-        [(media.photo("astronaut"), 3.0), (media.text_image("ROADMAP"), 5.0)],
-        audio=speech,
-        audio_start=3.0,
-    )
-    speech.unlink()
-    (folder / "notes.md").write_text("# Gardening\n\nTomatoes need six hours of sun a day.\n")
-    return folder
+    return media.mixed_corpus(tmp_path_factory.mktemp("search-corpus"))
 
 
 @pytest.fixture(scope="module")
