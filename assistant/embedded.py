@@ -57,7 +57,18 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-class EmbeddedRedis:
+class _ChildProcess:
+    """A child the supervisor watches; ``stop()`` sets ``proc`` to None first, so a child
+    stopped on purpose is never taken for one that died."""
+
+    proc: subprocess.Popen[bytes] | None = None
+
+    def exited(self) -> int | None:
+        """The exit status of a child that died on its own (None while it runs or was stopped)."""
+        return None if self.proc is None else self.proc.poll()
+
+
+class EmbeddedRedis(_ChildProcess):
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
         self.dir = (data_dir / "redis").resolve()
         self.port = port or free_port()
@@ -107,10 +118,6 @@ class EmbeddedRedis:
         self.stop()
         raise ServiceUnavailable(f"redis-server did not answer within {timeout} s")
 
-    def exited(self) -> int | None:
-        """The exit status of a server that died on its own (None while it runs or was stopped)."""
-        return None if self.proc is None else self.proc.poll()
-
     def stop(self, timeout: float = 15.0) -> None:
         proc, self.proc = self.proc, None
         if proc is None or proc.poll() is not None:
@@ -145,7 +152,7 @@ def worker_env(settings: Settings, redis_url: str) -> dict[str, str]:
     return env
 
 
-class EmbeddedWorker:
+class EmbeddedWorker(_ChildProcess):
     def __init__(
         self, settings: Settings, redis_url: str, queues: str = "", log_path: Path | None = None
     ) -> None:
@@ -172,10 +179,6 @@ class EmbeddedWorker:
         finally:
             if out:
                 out.close()
-
-    def exited(self) -> int | None:
-        """The exit status of a worker that died on its own (None while it runs or was stopped)."""
-        return None if self.proc is None else self.proc.poll()
 
     def stop(self, timeout: float = 30.0) -> None:
         proc, self.proc = self.proc, None
