@@ -4,7 +4,9 @@ Used by every way media arrives: the chat API, chat jobs, ingest and analyse job
 
 The order of checks is the point: count and size limits, then the real type from the bytes,
 then "is there an encoder for it" (415 naming what is supported), then per-modality limits
-(pixels, duration) — all before any encoder work is queued.
+(pixels, duration) — all before any encoder work is queued. Whatever parses the bytes beyond
+their magic numbers (a container's streams, the limits, a document's text) runs in the decoder
+sandbox (``assistant.media.sandbox``), not in this process.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import mimetypes
 import tempfile
 from collections.abc import Sequence
@@ -22,7 +25,7 @@ from assistant.blobs import BlobRef, BlobStore
 from assistant.chat.request import AudioPart, FilePart, ImagePart
 from assistant.config import Settings
 from assistant.errors import InvalidRequest, PayloadTooLarge
-from assistant.media import validate_media
+from assistant.media.sandbox import DecoderPool
 from assistant.net import fetch_url
 from assistant.plugins.contract import MediaItem
 from assistant.plugins.registry import Registry
@@ -57,12 +60,25 @@ def decode_base64(payload: str, max_bytes: int, what: str) -> bytes:
 
 class AttachmentResolver:
     def __init__(
-        self, settings: Settings, db: Database, blobs: BlobStore, registry: Registry
+        self,
+        settings: Settings,
+        db: Database,
+        blobs: BlobStore,
+        registry: Registry,
+        decoders: DecoderPool,
     ) -> None:
         self.settings = settings
         self.db = db
         self.blobs = blobs
         self.registry = registry
+        self.decoders = decoders
+
+    async def sniff(self, data: bytes, declared: str | None, name: str) -> str:
+        """The real media type (``Registry.sniff``), containers probed in the sandbox."""
+        sniff = functools.partial(
+            self.registry.sniff, data, declared, name=name, probe=self.decoders.probe_streams
+        )
+        return await asyncio.to_thread(sniff)
 
     async def __call__(self, principal: Principal, parts: Sequence[Part]) -> list[MediaItem]:
         limit = self.settings.api.max_attachments
@@ -125,15 +141,16 @@ class AttachmentResolver:
     ) -> tuple[BlobRef, Path]:
         """Check sniffed bytes against the media limits, then store them by content hash.
 
-        Validation reads a private temporary copy, so bytes that are refused (413/415/422) are
-        never written to the blob store, where nothing would point at them."""
+        Validation (in a decoder process) reads a private temporary copy, so bytes that are
+        refused (413/415/422) are never written to the blob store, where nothing would point at
+        them."""
         suffix = mimetypes.guess_extension(media_type) or ""
 
         def check_then_put() -> BlobRef:
             with tempfile.NamedTemporaryFile(suffix=suffix, prefix="upload-") as staged:
                 staged.write(data)
                 staged.flush()
-                validate_media(
+                self.decoders.validate(
                     Path(staged.name),
                     media_type,
                     self.settings.media,
@@ -157,7 +174,7 @@ class AttachmentResolver:
     ) -> MediaItem:
         """Sniff (unless the caller already did: ``sniffed``), check for an encoder, store by
         content hash, validate limits."""
-        media_type = sniffed or self.registry.sniff(data, declared, name=name)
+        media_type = sniffed or await self.sniff(data, declared, name)
         self.registry.encoder_for(media_type)  # 415 naming what is supported, before any work
         ref, path = await self.store(tenant, data, media_type, name)
         return MediaItem(
@@ -170,7 +187,7 @@ class AttachmentResolver:
         self, tenant: str, data: bytes, declared: str | None, name: str, purpose: str
     ) -> StoredFile:
         """Sniff, store by content hash, validate, and record an uploaded file."""
-        media_type = self.registry.sniff(data, declared, name=name)
+        media_type = await self.sniff(data, declared, name)
         ref, _ = await self.store(tenant, data, media_type, name)
         row = StoredFile(
             tenant=tenant,

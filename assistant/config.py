@@ -92,7 +92,10 @@ class RetrievalSettings(BaseModel):
     hnsw_construction_ef: int = Field(400, ge=16)
     hnsw_search_ef: int = Field(200, ge=10)
     hnsw_m: int = Field(16, ge=4)
-    embedding_batch_size: int = Field(64, ge=1)
+    embedding_batch_size: int = Field(64, ge=1)  # texts per embed call (a cpu.text task)
+    # texts the model runs at once: bounds its memory per call. 64 chunks of 256 tokens peak at
+    # ~470 MB above the model; 16 at ~180 MB, and are no slower on a CPU (bench/bench_hostile.py)
+    embedding_model_batch: int = Field(16, ge=1)
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> RetrievalSettings:
@@ -153,6 +156,13 @@ class MediaLimits(BaseModel):
     max_pdf_objects: int = Field(500_000, ge=1)
     # DANGEROUS outside tests: lets URL attachments reach private and loopback addresses
     url_allow_private: bool = False
+    # the API decodes no untrusted bytes itself: checks and document parsing run in these
+    # decoder processes (assistant.media.sandbox), each with a memory limit (on top of what its
+    # libraries take), a time limit per file, and a fresh process after this many files
+    decoder_processes: int = Field(2, ge=1, le=64)
+    decoder_memory_mb: int = Field(1024, ge=32)
+    decoder_timeout_s: float = Field(30.0, gt=0)
+    decoder_max_files: int = Field(200, ge=1)
 
 
 class PluginSettings(BaseModel):

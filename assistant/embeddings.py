@@ -20,7 +20,7 @@ class TextEmbedder:
     dim = EMBEDDING_DIM
 
     def __init__(
-        self, model_path: str | None = None, batch_size: int = 64, device: str = "cpu"
+        self, model_path: str | None = None, batch_size: int = 16, device: str = "cpu"
     ) -> None:
         self._model_path = model_path
         self.batch_size = batch_size
@@ -72,4 +72,4 @@ class TextEmbedder:
 
 @lru_cache
 def get_embedder() -> TextEmbedder:
-    return TextEmbedder(batch_size=get_settings().retrieval.embedding_batch_size)
+    return TextEmbedder(batch_size=get_settings().retrieval.embedding_model_batch)

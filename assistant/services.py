@@ -29,6 +29,7 @@ from assistant.jobs.kinds import JobContext
 from assistant.jobs.runner import JobManager
 from assistant.jobs.store import JobStore
 from assistant.llm import make_chat_model
+from assistant.media.sandbox import DecoderPool
 from assistant.orchestrator import Orchestrator
 from assistant.orchestrator.media import render_options_for
 from assistant.plugins.registry import Registry, registry_for
@@ -85,7 +86,7 @@ class Services:
         settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.storage.resolved_database_url())
         db.create_all()
-        embedder = TextEmbedder(batch_size=settings.retrieval.embedding_batch_size)
+        embedder = TextEmbedder(batch_size=settings.retrieval.embedding_model_batch)
         store = VectorStore(
             make_chroma_client(settings.retrieval, settings.storage), embedder, settings.retrieval
         )
@@ -107,7 +108,8 @@ class Services:
             llm_settings=settings.llm,
         )
         ingestor = Ingestor(store, db, settings.retrieval)
-        attachments = AttachmentResolver(settings, db, blobs, registry)
+        decoders = DecoderPool(settings.media)
+        attachments = AttachmentResolver(settings, db, blobs, registry, decoders)
         ingest = IngestService(ingestor, attachments, dispatch, ingest_embedder)
         model_ids = frozenset({settings.llm.model_name})
         chat = ChatService(settings, db, attachments, orchestrator, model_ids)
@@ -147,7 +149,8 @@ class Services:
         return models
 
     def warm_up(self) -> None:
-        """Load weights now, so the first request does not pay for it."""
+        """Load weights (and start a decoder) now, so the first request does not pay for it."""
+        self.attachments.decoders.warm()
         self.embedder.load()
         load = getattr(self.llm, "load", None)
         if callable(load):
@@ -186,4 +189,6 @@ class Services:
             await self.jobs.aclose()
         with contextlib.suppress(Exception):
             await self.dispatch.aclose()
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self.attachments.decoders.close)
         self._started = False

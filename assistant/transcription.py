@@ -68,7 +68,7 @@ class TranscriptionService:
         prompt: str | None = None,
         task: Task = "transcribe",
     ) -> Encoding:
-        media_type = self.registry.sniff(data, declared, name=name)
+        media_type = await self.attachments.sniff(data, declared, name)
         media_type = _SOUND_TRACK.get(media_type, media_type)
         if media_type not in AUDIO_TYPES:
             kind = (

@@ -127,7 +127,7 @@ def bench_retrieval(n: int, n_queries: int, settings, sweep: tuple[int, ...] = (
 
 
 def bench_ingestion(settings, n: int = 3000) -> None:
-    from assistant.retrieval.ingest import extract_sections
+    from assistant.media.documents import extract_sections
     from assistant.services import Services
 
     services = Services.build(settings)

@@ -63,7 +63,7 @@ class WorkerRuntime:
             registry.encoders.pop(name, None)
         self.encoders = LoadedEncoders(registry)
         self.blobs = BlobStore(self.settings.storage.resolved_blob_url())
-        self.embedder = TextEmbedder(batch_size=self.settings.retrieval.embedding_batch_size)
+        self.embedder = TextEmbedder(batch_size=self.settings.retrieval.embedding_model_batch)
 
     def hosted(self) -> list[str]:
         """Names of the encoders whose queue this worker consumes."""

@@ -6,6 +6,7 @@ text/plain). The plugin registry tries its plugins' own signatures first (``Regi
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,12 @@ _AUDIO_FTYP_BRANDS = {b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "}
 _IMAGE_FTYP_BRANDS = {b"heic", b"heix", b"mif1", b"msf1", b"avif", b"avis"}
 _BMP_DIB_SIZES = {12, 16, 40, 52, 56, 64, 108, 124}
 
+Source = str | Path | bytes | bytearray | memoryview
+# (has_video, has_audio) of a container, or None when it cannot be opened
+StreamProbe = Callable[[Source], "tuple[bool, bool] | None"]
 
-def read_head(source: str | Path | bytes | bytearray | memoryview) -> tuple[bytes, int]:
+
+def read_head(source: Source) -> tuple[bytes, int]:
     """The first bytes a sniffer looks at, and the whole size."""
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
@@ -29,8 +34,10 @@ def read_head(source: str | Path | bytes | bytearray | memoryview) -> tuple[byte
     return head, path.stat().st_size
 
 
-def _probe_streams(source: str | Path | bytes | bytearray | memoryview) -> tuple[bool, bool] | None:
-    """(has_video, has_audio) from container headers via PyAV, or None if it cannot be opened."""
+def probe_streams(source: Source) -> tuple[bool, bool] | None:
+    """(has_video, has_audio) from container headers via PyAV, or None if it cannot be opened.
+
+    This parses untrusted bytes: the API passes the decoder sandbox's probe instead."""
     try:
         import av
     except ImportError:  # pragma: no cover - av is a core dependency
@@ -93,13 +100,18 @@ def _ebml_doctype(head: bytes) -> str:
 
 
 def sniff_media_type(
-    source: str | Path | bytes, declared: str | None = None, *, name: str | None = None
+    source: str | Path | bytes,
+    declared: str | None = None,
+    *,
+    name: str | None = None,
+    probe: StreamProbe = probe_streams,
 ) -> str:
     """The real media type of a file (path) or of bytes, from its content.
 
     ``declared`` (the client's MIME type) is used only where the bytes cannot decide (markdown
     vs plain text). Raises ``UnprocessableMedia`` for empty input and ``UnsupportedMedia`` when
-    the content matches no known type.
+    the content matches no known type. ``probe`` reads a container's streams where the magic
+    bytes cannot tell audio from video (MP4, Matroska).
     """
     head, size = read_head(source)
     declared_n = normalize_media_type(declared)
@@ -152,7 +164,7 @@ def sniff_media_type(
             return "audio/mp4"
         if brand == b"qt  ":
             return "video/quicktime"
-        streams = _probe_streams(source)
+        streams = probe(source)
         if streams is not None and not streams[0] and streams[1]:
             return "audio/mp4"
         if streams is None and compatible & _AUDIO_FTYP_BRANDS:
@@ -160,7 +172,7 @@ def sniff_media_type(
         return "video/mp4"
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         doctype = _ebml_doctype(head)
-        streams = _probe_streams(source)
+        streams = probe(source)
         audio_only = streams is not None and not streams[0] and streams[1]
         if doctype == "webm":
             return "audio/webm" if audio_only else "video/webm"

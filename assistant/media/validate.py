@@ -129,6 +129,8 @@ def _image_info(
                 width, height = img.size
     except Image.DecompressionBombError as exc:
         raise PayloadTooLarge(f"{name} is a decompression bomb: {exc}") from exc
+    except MemoryError:
+        raise  # the decoder's memory limit: answered as such, not as a corrupt file
     except Exception as exc:
         raise UnprocessableMedia(
             f"{name} could not be read as a {kind} image: {_why(exc, path)}"
@@ -140,6 +142,8 @@ def _image_info(
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 img.load()  # bounded by the pixel check above; finds truncation and corruption
+    except MemoryError:
+        raise  # the decoder's memory limit: answered as such, not as a corrupt file
     except Exception as exc:
         raise UnprocessableMedia(
             f"{name} is corrupt or truncated ({kind} image): {_why(exc, path)}"
@@ -152,6 +156,8 @@ def _av_info(path: Path, media_type: str, limits: MediaLimits, name: str, info: 
     kind = media_kind(media_type)
     try:
         container = av.open(str(path), mode="r")
+    except MemoryError:
+        raise  # the decoder's memory limit: answered as such, not as a corrupt file
     except Exception as exc:
         raise UnprocessableMedia(
             f"{name} could not be opened as {media_type}: {_why(exc, path)}"
@@ -199,6 +205,8 @@ def _av_info(path: Path, media_type: str, limits: MediaLimits, name: str, info: 
             for _frame in container.decode(main):
                 got = True
                 break
+        except MemoryError:
+            raise  # the decoder's memory limit: answered as such, not as a corrupt file
         except Exception as exc:
             raise UnprocessableMedia(f"{name} is corrupt or truncated: {_why(exc, path)}") from exc
         if not got:
@@ -259,6 +267,8 @@ def check_pdf_file(source: Path | bytes, name: str, limits: MediaLimits) -> int:
             return pages
     except (PayloadTooLarge, UnprocessableMedia):
         raise
+    except MemoryError:
+        raise  # the decoder's memory limit: answered as such, not as a corrupt file
     except Exception as exc:
         why = _why(exc, source) if isinstance(source, Path) else str(exc)
         raise UnprocessableMedia(f"{name} is not a readable PDF: {why}") from exc

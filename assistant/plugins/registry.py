@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from assistant.config import Settings
 from assistant.errors import PluginError, UnsupportedMedia
 from assistant.media import KNOWN_TYPES, sniff_media_type
-from assistant.media.sniff import read_head
+from assistant.media.sniff import StreamProbe, probe_streams, read_head
 from assistant.plugins import hookspecs
 from assistant.plugins.contract import Device, Encoder, MediaSignature, Modality
 
@@ -231,16 +231,22 @@ class Registry:
         return frozenset(self.supported_media_types() - KNOWN_TYPES)
 
     def sniff(
-        self, source: str | Path | bytes, declared: str | None = None, *, name: str | None = None
+        self,
+        source: str | Path | bytes,
+        declared: str | None = None,
+        *,
+        name: str | None = None,
+        probe: StreamProbe = probe_streams,
     ) -> str:
-        """The real media type, from the bytes: plugins' signatures first, then the core's."""
+        """The real media type, from the bytes: plugins' signatures first, then the core's
+        (``probe``: see ``sniff_media_type``)."""
         if self.signatures:
             head, _ = read_head(source)
             for sig in self.signatures:
                 if head[sig.offset : sig.offset + len(sig.magic)] == sig.magic:
                     return sig.media_type
         try:
-            return sniff_media_type(source, declared, name=name)
+            return sniff_media_type(source, declared, name=name, probe=probe)
         except UnsupportedMedia as exc:
             who = name or (Path(source).name if isinstance(source, str | Path) else "the upload")
             raise UnsupportedMedia(

@@ -20,13 +20,12 @@ from assistant.attachments import AttachmentResolver
 from assistant.blobs import BlobRef, blob_key
 from assistant.dispatch.protocol import Embedder, EncodeDispatch
 from assistant.errors import AssistantError, NotFound, UnprocessableMedia
-from assistant.media import check_pdf_file, media_kind
+from assistant.media import media_kind
 from assistant.plugins.contract import Encoding, Segment
 from assistant.retrieval.ingest import (
     Ingestor,
     IngestResult,
     document_id,
-    extract_sections,
 )
 from assistant.retrieval.store import Chunk
 from assistant.store import Document
@@ -97,7 +96,7 @@ class IngestService:
         """Ingest one file; re-ingesting a source replaces its chunks (stable ids).
 
         ``sniffed``: the media type the caller already read from the bytes."""
-        media_type = sniffed or self.resolver.registry.sniff(data, declared, name=source)
+        media_type = sniffed or await self.resolver.sniff(data, declared, source)
         if media_kind(media_type) == "document":
             return await self._document(tenant, source, data, media_type)
         return await self._media(tenant, source, data, media_type)
@@ -125,15 +124,12 @@ class IngestService:
     ) -> IngestResult:
         if not data:
             raise UnprocessableMedia(f"{source} is empty (0 bytes)")
-        if media_type == "application/pdf":  # page and object bombs, by the settings
-            await asyncio.to_thread(check_pdf_file, data, source, self.resolver.settings.media)
         doc_id = document_id(tenant, source)
-
-        def chunk() -> list[Chunk]:
-            sections = extract_sections(data, media_type, source)
-            return self.ingestor.chunk(doc_id, source, media_type, sections)
-
-        chunks = await asyncio.to_thread(chunk)
+        # parsed in the decoder sandbox (PDF bombs refused there first), bounded in time and memory
+        sections = await asyncio.to_thread(
+            self.resolver.decoders.sections, data, media_type, source, self.resolver.settings.media
+        )
+        chunks = await asyncio.to_thread(self.ingestor.chunk, doc_id, source, media_type, sections)
         vectors = await self.embedder.embed([c.text for c in chunks])
         given: list[list[float] | None] = list(vectors)
         return await asyncio.to_thread(

