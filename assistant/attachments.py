@@ -205,8 +205,9 @@ class AttachmentResolver:
 
         def delete() -> BlobRef | None:
             stored = self.db.delete_file(tenant, file_id)
-            # the blob is content-addressed and may be shared by another upload of the bytes
-            if any(f.blob_key == stored.blob_key for f in self.db.list_files(tenant)):
+            # the blob is content-addressed: another upload of the bytes, or a media document
+            # ingested from them, may still point at it
+            if stored.blob_key in self.db.referenced_blob_keys():
                 return None
             return BlobRef(key=stored.blob_key, sha256=stored.sha256, size=stored.bytes)
 

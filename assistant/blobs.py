@@ -2,19 +2,28 @@
 
 A local folder by default; any fsspec URL (``s3://bucket/prefix``, ``gcs://...``) when workers
 run on other machines. Blobs are content-addressed per tenant: ``{tenant}/{sha256}{suffix}``.
+
+What points at a blob: an uploaded file's row, a media document's row (its original, served by
+``GET /v1/documents/{id}/content``). Everything else is staged for a while (a chat attachment
+on its way to the encoders, a rendition on its way back): ``sweep`` deletes what nothing points
+at once it is older than a grace period, and storing bytes again renews their age.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import os
 import re
-import shutil
 import tempfile
 import time
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 _TENANT = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}/[0-9a-f]{64}(\.[a-z0-9]{1,8})?$")
@@ -67,17 +76,22 @@ class BlobStore:
         digest = hashlib.sha256(data).hexdigest()
         key = blob_key(tenant, digest, suffix)
         path = self._path(key)
-        if not self.fs.exists(path):
-            if self.local:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=".part-")
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, path)  # atomic: a reader never sees half a blob
-            else:
-                with self.fs.open(path, "wb") as f:
-                    f.write(data)
-        return BlobRef(key=key, sha256=digest, size=len(data))
+        ref = BlobRef(key=key, sha256=digest, size=len(data))
+        if not self.local:  # written again even when present: a remote store has no touch
+            with self.fs.open(path, "wb") as f:
+                f.write(data)
+            return ref
+        try:
+            os.utime(path)  # staged again: its grace period starts over (see sweep)
+            return ref
+        except FileNotFoundError:
+            pass
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=".part-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)  # atomic: a reader never sees half a blob
+        return ref
 
     def local_path(self, ref: BlobRef) -> Path:
         """A local file with the blob's bytes (downloaded into a cache for remote stores)."""
@@ -105,18 +119,63 @@ class BlobStore:
         if self.fs.exists(path):
             self.fs.rm(path)
 
-    def cleanup(self, older_than_s: float) -> int:
-        """Delete blobs older than the retention; returns how many were removed."""
-        cutoff = time.time() - older_than_s
-        removed = 0
+    def _modified(self, path: str) -> float | None:
+        try:
+            return float(self.fs.modified(path).timestamp())
+        except (NotImplementedError, FileNotFoundError, OSError):
+            return None
+
+    def keys(self) -> Iterator[str]:
+        """Every blob's key (staging leftovers, ``.part-`` files, are not blobs)."""
+        prefix = self.root.rstrip("/") + "/"
         for path in self.fs.find(self.root):
-            try:
-                modified = self.fs.modified(path).timestamp()
-            except (NotImplementedError, FileNotFoundError):
+            key = str(path)[len(prefix) :] if str(path).startswith(prefix) else str(path)
+            if _KEY.fullmatch(key):
+                yield key
+
+    def sweep(self, referenced: Collection[str], older_than_s: float) -> tuple[int, int]:
+        """Delete the blobs nothing points at (``referenced``: keys) that are older than
+        ``older_than_s``, and staging leftovers as old; returns (blobs removed, bytes freed).
+
+        A blob's age is read again just before it goes, so bytes staged again meanwhile stay."""
+        cutoff = time.time() - older_than_s
+        removed = freed = 0
+        prefix = self.root.rstrip("/") + "/"
+        for path in self.fs.find(self.root):
+            key = str(path)[len(prefix) :] if str(path).startswith(prefix) else str(path)
+            leftover = Path(key).name.startswith(".part-")
+            if (not leftover and not _KEY.fullmatch(key)) or key in referenced:
                 continue
-            if modified < cutoff:
+            modified = self._modified(path)
+            if modified is None or modified >= cutoff:
+                continue
+            try:
+                size = int(self.fs.size(path))
+                if (self._modified(path) or cutoff) >= cutoff:
+                    continue
                 self.fs.rm(path)
-                removed += 1
-        if self.local:
-            shutil.rmtree(self.cache_dir, ignore_errors=True)
-        return removed
+            except FileNotFoundError:
+                continue
+            if not leftover:
+                removed, freed = removed + 1, freed + size
+        if not self.local and self.cache_dir.exists():  # local copies of remote blobs
+            for cached in self.cache_dir.rglob("*"):
+                if cached.is_file() and cached.stat().st_mtime < cutoff:
+                    cached.unlink(missing_ok=True)
+        return removed, freed
+
+
+async def sweep_forever(
+    blobs: BlobStore, referenced: Callable[[], set[str]], grace_s: float, interval_s: float
+) -> None:
+    """``BlobStore.sweep`` every ``interval_s`` (the API's background task); a failed round is
+    logged and tried again next time."""
+    while True:
+        try:
+            keys = await asyncio.to_thread(referenced)
+            removed, freed = await asyncio.to_thread(blobs.sweep, keys, grace_s)
+            if removed:
+                log.info("blob sweep: removed %d unreferenced blobs (%d bytes)", removed, freed)
+        except Exception:
+            log.exception("blob sweep failed; trying again in %.0f s", interval_s)
+        await asyncio.sleep(interval_s)

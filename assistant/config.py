@@ -110,6 +110,10 @@ class StorageSettings(BaseModel):
     database_url: str = ""
     # empty: local folder under data_dir; any fsspec URL otherwise (s3://bucket/prefix)
     blob_url: str = ""
+    # blobs nothing points at (staged chat attachments, renditions, deleted uploads' and media
+    # documents' bytes) are deleted once this old, checked every interval (0: never)
+    blob_grace_s: float = Field(6 * 3600, ge=0)
+    blob_sweep_interval_s: float = Field(600, ge=0)
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'assistant.db').resolve()}"

@@ -18,7 +18,7 @@ from typing import Any
 from langchain_core.language_models.chat_models import BaseChatModel
 
 from assistant.attachments import AttachmentResolver
-from assistant.blobs import BlobStore
+from assistant.blobs import BlobStore, sweep_forever
 from assistant.chat.service import ChatService
 from assistant.config import Settings
 from assistant.dispatch import build_dispatch
@@ -75,6 +75,7 @@ class Services:
     # the Slack bot of POST /slack/events, built on its first request (bots extra)
     slack_bot: Any | None = None
     _started: bool = field(default=False, repr=False)
+    _sweeper: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
     def build(
@@ -182,9 +183,24 @@ class Services:
         if not self._started:
             self._started = True
             self.jobs.start_scanner()
+            storage = self.settings.storage
+            if storage.blob_sweep_interval_s > 0:
+                self._sweeper = asyncio.get_running_loop().create_task(
+                    sweep_forever(
+                        self.blobs,
+                        self.db.referenced_blob_keys,
+                        storage.blob_grace_s,
+                        storage.blob_sweep_interval_s,
+                    )
+                )
 
     async def aclose(self) -> None:
         """Stop the background work and close broker connections; safe to call twice."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._sweeper
+            self._sweeper = None
         with contextlib.suppress(Exception):
             await self.jobs.aclose()
         with contextlib.suppress(Exception):

@@ -91,6 +91,8 @@ def constraint_for(gen: Generation) -> Constraint:
             "Reply with only a JSON object that matches this JSON Schema: "
             + json.dumps(schema, ensure_ascii=False),
         )
+    if gen.tools:  # tools defined but not to be called now: words, not a call's imitation
+        return Constraint("text", "root ::= text" + _TEXT_RULES, "Answer in words.")
     return Constraint("text")
 
 

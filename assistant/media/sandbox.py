@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -67,6 +68,8 @@ class _Decoder:
         )
         self.files = 0
         self._buffer = b""
+        # a pool dropped without close() (or the interpreter exiting) still ends its decoders
+        self._finalizer = weakref.finalize(self, _end, self.proc)
         try:
             self._read_line(START_TIMEOUT_S)  # {"ready": true}: its decoders are loaded
         except _Lost:
@@ -112,13 +115,19 @@ class _Decoder:
 
     def close(self) -> None:
         """End it (end of input: it leaves its loop; killed if it does not) and its pipes."""
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            with contextlib.suppress(OSError):
-                pipe.close()  # type: ignore[union-attr]
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        self._finalizer()
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    for pipe in (proc.stdin, proc.stdout):
+        with contextlib.suppress(OSError):
+            pipe.close()  # type: ignore[union-attr]
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        proc.wait()
 
 
 class DecoderPool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,7 +11,9 @@ from typing import Any
 from sqlalchemy import create_engine, delete, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from assistant.blobs import blob_key
 from assistant.errors import NotFound, ServiceUnavailable
+from assistant.media.types import media_kind
 from assistant.store.models import Base, Conversation, Document, File, Message
 
 
@@ -176,6 +179,18 @@ class Database:
                     .limit(limit)
                 )
             )
+
+    def referenced_blob_keys(self) -> set[str]:
+        """The blobs something points at: every upload's, and every media document's original
+        (text documents keep their chunks, not their bytes)."""
+        with self.session() as s:
+            keys = set(s.scalars(select(File.blob_key)))
+            rows = s.execute(select(Document.tenant, Document.sha256, Document.media_type))
+            for tenant, sha256, media_type in rows:
+                if media_kind(media_type) != "document":
+                    suffix = mimetypes.guess_extension(media_type) or ""
+                    keys.add(blob_key(tenant, sha256, suffix))
+        return keys
 
     def delete_file(self, tenant: str, file_id: str) -> File:
         file = self.get_file(tenant, file_id)
