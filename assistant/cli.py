@@ -14,6 +14,7 @@ import click
 from pydantic import ValidationError
 
 from assistant.api.app import create_app
+from assistant.api.server import guarded_h11
 from assistant.audit import audit, configure_audit_file
 from assistant.auth import Principal
 from assistant.bots.settings import DiscordBotSettings, SlackBotSettings
@@ -73,12 +74,13 @@ def add_entry_point_commands(group: click.Group) -> None:
 
 def server_options(settings: Settings, host: str | None, port: int | None) -> dict[str, Any]:
     """uvicorn's options: h11, whose header limit bounds what one request may make us hold
-    (httptools has none that uvicorn sets), and the keep-alive timeout."""
+    (httptools has none that uvicorn sets), with a deadline for the request head, and the
+    keep-alive timeout."""
     return {
         "host": host or settings.api.host,
         "port": port or settings.api.port,
         "log_level": "info",
-        "http": "h11",
+        "http": guarded_h11(settings.api.header_timeout_s),
         "h11_max_incomplete_event_size": settings.api.max_header_bytes,
         "timeout_keep_alive": settings.api.keep_alive_timeout_s,
     }

@@ -133,6 +133,10 @@ class APISettings(BaseModel):
     max_header_bytes: int = Field(64 * 1024, ge=4096, le=1024 * 1024)
     # idle keep-alive connections are closed after this
     keep_alive_timeout_s: float = Field(5.0, gt=0)
+    # a request head (line and headers) must arrive within this (408 and closed: slowloris),
+    # and a request body may pause no longer than this between two of its chunks (408)
+    header_timeout_s: float = Field(10.0, gt=0)
+    body_idle_timeout_s: float = Field(30.0, gt=0)
     max_messages: int = Field(200, ge=1)
     max_message_chars: int = Field(100_000, ge=1)
     max_attachments: int = Field(8, ge=0)

@@ -74,7 +74,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(metrics_routes.router)  # GET /metrics (Prometheus)
     app.add_middleware(metrics_routes.HTTPMetrics)
     app.add_middleware(RequestGuard)  # per-key limits released, audit record written
-    app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.api.max_body_bytes,
+        idle_timeout_s=settings.api.body_idle_timeout_s,
+    )
     app.add_middleware(RequestIdMiddleware)  # every log line of a request has its id
     if settings.tracing.enabled and setup_tracing(settings.tracing, service="api"):
         app.add_middleware(TracingMiddleware)  # outermost: the request's SERVER span

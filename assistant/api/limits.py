@@ -1,7 +1,9 @@
-"""Request body size limit as pure ASGI middleware (works for chunked bodies too)."""
+"""Request body limits as pure ASGI middleware (chunked bodies too): its size, and how long
+it may pause between two chunks (a body trickled slowly holds a connection and a task)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -13,10 +15,15 @@ class BodyTooLarge(Exception):
     pass
 
 
+class BodyTooSlow(BodyTooLarge):
+    pass
+
+
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, idle_timeout_s: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.idle_timeout_s = idle_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -27,18 +34,26 @@ class BodySizeLimit:
             await self._reject(send)
             return
         seen = 0
-        exceeded = False
+        exceeded: BodyTooLarge | None = None
+        body_done = False
         replaced = False
         started = False  # the app answered before the limit was passed: leave its answer
 
         async def limited_receive() -> Message:
-            nonlocal seen, exceeded
-            message = await receive()
+            nonlocal seen, exceeded, body_done
+            if body_done:  # afterwards the app waits for a disconnect: no deadline for that
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.idle_timeout_s)
+            except TimeoutError:
+                exceeded = BodyTooSlow()
+                raise exceeded from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
                 if seen > self.max_bytes:
-                    exceeded = True
-                    raise BodyTooLarge
+                    exceeded = BodyTooLarge()
+                    raise exceeded
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -48,30 +63,30 @@ class BodySizeLimit:
             if exceeded and not started:
                 if message["type"] == "http.response.start" and not replaced:
                     replaced = True
-                    await self._reject(send)
+                    await self._reject(send, exceeded)
                 return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
+        except BodyTooLarge as exc:
             if not replaced and not started:
                 replaced = True
-                await self._reject(send)
+                await self._reject(send, exc)
 
-    async def _reject(self, send: Send) -> None:
-        body = json.dumps(
-            error_body(
-                f"the request body is larger than the limit of {self.max_bytes} bytes",
-                "invalid_request_error",
-                "payload_too_large",
-            )
-        ).encode()
+    async def _reject(self, send: Send, why: BodyTooLarge | None = None) -> None:
+        if isinstance(why, BodyTooSlow):
+            status, code = 408, "request_timeout"
+            message = f"the request body paused for more than {self.idle_timeout_s:g} s"
+        else:
+            status, code = 413, "payload_too_large"
+            message = f"the request body is larger than the limit of {self.max_bytes} bytes"
+        body = json.dumps(error_body(message, "invalid_request_error", code)).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),

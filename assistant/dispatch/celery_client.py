@@ -104,7 +104,10 @@ class CeleryClient:
             meta = await asyncio.wait_for(asyncio.shield(future), timeout or self.timeout)
         except TimeoutError:
             future.cancel()
-            await self.revoke([task_id])
+            try:  # best effort: with the broker away the timeout, not the revoke, is the news
+                await self.revoke([task_id])
+            except Exception as exc:
+                log.warning("could not revoke task %s after its timeout: %s", task_id, exc)
             metrics.TASKS.labels(task, queue, "timeout").inc()
             raise ServiceUnavailable(
                 f"no worker finished the {queue} task within {timeout or self.timeout:.0f} s"
