@@ -207,7 +207,7 @@ class AttachmentResolver:
             stored = self.db.delete_file(tenant, file_id)
             # the blob is content-addressed: another upload of the bytes, or a media document
             # ingested from them, may still point at it
-            if stored.blob_key in self.db.referenced_blob_keys():
+            if stored.blob_key in self.db.referenced_blob_keys(tenant):
                 return None
             return BlobRef(key=stored.blob_key, sha256=stored.sha256, size=stored.bytes)
 

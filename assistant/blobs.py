@@ -125,13 +125,16 @@ class BlobStore:
         except (NotImplementedError, FileNotFoundError, OSError):
             return None
 
+    def _files(self) -> Iterator[tuple[str, str]]:
+        """(path, path relative to the root) of every file in the store."""
+        prefix = self.root.rstrip("/") + "/"
+        for found in self.fs.find(self.root):
+            path = str(found)
+            yield path, path[len(prefix) :] if path.startswith(prefix) else path
+
     def keys(self) -> Iterator[str]:
         """Every blob's key (staging leftovers, ``.part-`` files, are not blobs)."""
-        prefix = self.root.rstrip("/") + "/"
-        for path in self.fs.find(self.root):
-            key = str(path)[len(prefix) :] if str(path).startswith(prefix) else str(path)
-            if _KEY.fullmatch(key):
-                yield key
+        return (key for _, key in self._files() if _KEY.fullmatch(key))
 
     def sweep(self, referenced: Collection[str], older_than_s: float) -> tuple[int, int]:
         """Delete the blobs nothing points at (``referenced``: keys) that are older than
@@ -140,9 +143,7 @@ class BlobStore:
         A blob's age is read again just before it goes, so bytes staged again meanwhile stay."""
         cutoff = time.time() - older_than_s
         removed = freed = 0
-        prefix = self.root.rstrip("/") + "/"
-        for path in self.fs.find(self.root):
-            key = str(path)[len(prefix) :] if str(path).startswith(prefix) else str(path)
+        for path, key in self._files():
             leftover = Path(key).name.startswith(".part-")
             if (not leftover and not _KEY.fullmatch(key)) or key in referenced:
                 continue

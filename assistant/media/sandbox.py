@@ -230,14 +230,15 @@ class DecoderPool:
     def _request(
         self, op: str, path: Path, name: str, limits: MediaLimits | None = None, **fields: Any
     ) -> Any:
+        limits = limits or self.limits
         request = {
             "op": op,
             "path": str(path),
             "name": name,
-            "limits": (limits or self.limits).model_dump(mode="json"),
+            "limits": limits.model_dump(mode="json"),
             **fields,
         }
-        timeout = (limits or self.limits).decoder_timeout_s
+        timeout = limits.decoder_timeout_s
         for attempt in (1, 2):
             with self._slot() as decoder:
                 fresh = decoder.files == 0

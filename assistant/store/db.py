@@ -180,16 +180,21 @@ class Database:
                 )
             )
 
-    def referenced_blob_keys(self) -> set[str]:
-        """The blobs something points at: every upload's, and every media document's original
-        (text documents keep their chunks, not their bytes)."""
+    def referenced_blob_keys(self, tenant: str | None = None) -> set[str]:
+        """The blobs something points at (of one tenant, or of all): every upload's, and every
+        media document's original (text documents keep their chunks, not their bytes)."""
+        files = select(File.blob_key)
+        documents = select(Document.tenant, Document.sha256, Document.media_type)
+        if tenant is not None:
+            files = files.where(File.tenant == tenant)
+            documents = documents.where(Document.tenant == tenant)
         with self.session() as s:
-            keys = set(s.scalars(select(File.blob_key)))
-            rows = s.execute(select(Document.tenant, Document.sha256, Document.media_type))
-            for tenant, sha256, media_type in rows:
+            keys = set(s.scalars(files))
+            rows = s.execute(documents)
+            for owner, sha256, media_type in rows:
                 if media_kind(media_type) != "document":
                     suffix = mimetypes.guess_extension(media_type) or ""
-                    keys.add(blob_key(tenant, sha256, suffix))
+                    keys.add(blob_key(owner, sha256, suffix))
         return keys
 
     def delete_file(self, tenant: str, file_id: str) -> File:
