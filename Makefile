@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LLAMA_VERSION := 0.3.36
+LLAMA_WHEELS ?= $(HOME)/.cache/assistant/wheels/native-off
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
@@ -15,6 +17,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and pinned: a CPU wheel (an unpinned torch pulls a multi-GB CUDA build)
 	$(BIN)/pip install -q torch==2.13.0
+	# llama-cpp-python ships only as source. pip's own build is -march=native and its cached wheel
+	# is reused on whatever CPU comes next; this llama.cpp's native build also crashes in
+	# libggml-cpu on CPUs with AMX. A portable build (GGML_NATIVE=OFF, as in docker/Dockerfile),
+	# made once and kept outside pip's cache, is installed before the project so pip keeps it.
+	test -n "$$(ls $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl 2>/dev/null)" || \
+	  CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip wheel -q --no-deps --no-cache-dir \
+	    -w $(LLAMA_WHEELS) llama_cpp_python==$(LLAMA_VERSION)
+	$(BIN)/pip install -q --no-deps $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
 	$(BIN)/pip install -q -e ".[dev,bots,postgres,openai-whisper,tracing]"
 	# --no-deps: rapidocr pins opencv-python (the GUI build; pyproject has the headless one and
 	# its other needs); openai-whisper pulls triton, a GPU-only 1 GB download

@@ -193,6 +193,9 @@ class WorkerSettings(BaseModel):
     time_limit_s: int = Field(660, ge=1)
     visibility_timeout_s: int = Field(120, ge=10)
     result_timeout_s: float = Field(900.0, gt=0)
+    # the same for a job's steps: a job's task may wait in the queue behind other jobs' work
+    # (queueing is what jobs are for), so a long queue is not taken for a dead worker
+    job_result_timeout_s: float = Field(1800.0, gt=0)
     # dispatcher-side micro-batching: items for one encoder sent within this window share a task
     batch_window_ms: float = Field(20.0, ge=0.0, le=1000.0)
     # the window per device where it should differ (a GPU worth waiting a little longer for)

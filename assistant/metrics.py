@@ -89,6 +89,9 @@ LLM_TOKENS = Counter(
 LLM_REQUESTS = Counter(
     "assistant_llm_requests_total", "Chat model calls by outcome", ["model", "outcome"]
 )
+LLM_WAITING = Gauge(
+    "assistant_llm_waiting", "Calls waiting for the local model, by priority", ["priority"]
+)
 _LLM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300)
 LLM_LATENCY = Histogram(
     "assistant_llm_duration_seconds", "Chat model call, start to last token", ["model"],

@@ -252,6 +252,9 @@ GENERATION_PARAMETERS = (
 )
 
 
+FRONTEND_TASK_OPENING = "### Task:"
+
+
 class ChatCompletionRequest(Strict):
     model: str
     messages: list[ChatMessageIn] = Field(min_length=1)
@@ -281,7 +284,8 @@ class ChatCompletionRequest(Strict):
     safety_identifier: str | None = None
     prompt_cache_key: str | None = None
     metadata: dict[str, str] | None = None
-    service_tier: Literal["auto", "default"] | None = None
+    # "flex": this request may wait; the local model serves people's requests first
+    service_tier: Literal["auto", "default", "flex", "priority"] | None = None
     store: Literal[False] | None = None  # nothing is kept for OpenAI's dashboard
     # extras (the OpenAI SDK passes them through extra_body)
     conversation_id: str | None = None
@@ -341,6 +345,15 @@ class ChatCompletionRequest(Strict):
             raise ValueError(
                 "the last message must be from the user, a tool, or an assistant prefill"
             )
+
+    def background(self) -> bool:
+        """Whether no person waits on this answer: ``service_tier: "flex"``, or a front end's
+        own task completion (Open WebUI's title, tags, follow-ups and query prompts all open
+        with "### Task:")."""
+        if self.service_tier == "flex":
+            return True
+        last = next(m for m in reversed(self.messages) if m.role == "user")
+        return last.text().lstrip().startswith(FRONTEND_TASK_OPENING)
 
     def parameters_set(self) -> list[str]:
         """The generation parameters this request asks for (to check against the backend)."""

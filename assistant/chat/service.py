@@ -147,6 +147,7 @@ class ChatService:
             messages=turns,
             attachments=attachments,
             generation=body.generation(),
+            priority="background" if body.background() else "interactive",
         )
 
     async def input_for_thread(

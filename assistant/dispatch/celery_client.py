@@ -37,6 +37,7 @@ class CeleryClient:
             raise ServiceUnavailable("workers.redis_url is not set")
         self.celery = make_celery(settings, name="assistant-api")
         self.timeout = settings.workers.result_timeout_s
+        self.job_timeout = settings.workers.job_result_timeout_s
         self._listeners: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ResultListener] = (
             weakref.WeakKeyDictionary()
         )
@@ -70,6 +71,9 @@ class CeleryClient:
         ``headers``: request/job ids and traceparent (propagation.py); default: the
         current context's."""
         task_id = uuid.uuid4().hex
+        headers = dict(headers) if headers is not None else propagation.capture()
+        if timeout is None:
+            timeout = self.timeout_for([headers])
         for sink in sinks:
             if sink is not None:
                 sink.append(task_id)
@@ -79,7 +83,6 @@ class CeleryClient:
             metrics.TASKS.labels(task, queue, "not_sent").inc()
             raise ServiceUnavailable(f"the task queue is unavailable: {exc}") from exc
         started = time.perf_counter()
-        headers = dict(headers) if headers is not None else propagation.capture()
         try:
             with tracing.span(
                 f"celery.publish {task}",
@@ -101,7 +104,7 @@ class CeleryClient:
             metrics.TASKS.labels(task, queue, "not_sent").inc()
             raise ServiceUnavailable(f"the task queue is unavailable: {exc}") from exc
         try:
-            meta = await asyncio.wait_for(asyncio.shield(future), timeout or self.timeout)
+            meta = await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
             future.cancel()
             try:  # best effort: with the broker away the timeout, not the revoke, is the news
@@ -110,7 +113,7 @@ class CeleryClient:
                 log.warning("could not revoke task %s after its timeout: %s", task_id, exc)
             metrics.TASKS.labels(task, queue, "timeout").inc()
             raise ServiceUnavailable(
-                f"no worker finished the {queue} task within {timeout or self.timeout:.0f} s"
+                f"no worker finished the {queue} task within {timeout:.0f} s"
             ) from None
         except asyncio.CancelledError:
             future.cancel()
@@ -131,6 +134,14 @@ class CeleryClient:
         if isinstance(error, AssistantError):
             raise error
         raise EncoderFailed(f"the {queue} task failed: {error}")
+
+    def timeout_for(self, carriers: Sequence[dict[str, str]]) -> float:
+        """How long to await a task serving these callers: a job's step may queue behind other
+        jobs' work (``workers.job_result_timeout_s``); a task that also serves an interactive
+        request gets that request's ``workers.result_timeout_s``."""
+        if carriers and all(c.get(names.JOB_ID_HEADER) for c in carriers):
+            return self.job_timeout
+        return self.timeout
 
     async def revoke(self, task_ids: Sequence[str], terminate: bool = True) -> None:
         if task_ids:

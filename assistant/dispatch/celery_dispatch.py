@@ -69,6 +69,7 @@ class CeleryDispatch:
                     queue,
                     sinks=[e.sink for e in batch],
                     headers=propagation.merge([e.carrier for e in batch]),
+                    timeout=self.client.timeout_for([e.carrier for e in batch]),
                 )
                 out = EncodeResponse.model_validate(raw)
                 metrics.TASK_DURATION.labels("encode", queue, encoder).observe(out.elapsed_s)
@@ -176,6 +177,7 @@ class CeleryEmbedder:
                     queue,
                     sinks=[e.sink for e in batch],
                     headers=propagation.merge([e.carrier for e in batch]),
+                    timeout=self.client.timeout_for([e.carrier for e in batch]),
                 )
                 out = EmbedResponse.model_validate(raw)
                 metrics.TASK_DURATION.labels("embed", queue, "text").observe(out.elapsed_s)

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -24,6 +23,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import PrivateAttr
 
 from assistant.errors import InvalidRequest, ServiceUnavailable
+from assistant.llm.fair import FairLock, Priority
 from assistant.llm.grammar import Constraint, constraint_for, parse_call, render_call
 from assistant.llm.options import Generation
 
@@ -100,7 +100,9 @@ class LlamaCppChat(BaseChatModel):
 
     _llama: Any = PrivateAttr(default=None)
     _formatter: Any = PrivateAttr(default=None)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _lock: FairLock = PrivateAttr(default_factory=FairLock)
+    # callers may pass priority="background" (assistant/llm/fair.py): served after people
+    queues_by_priority: ClassVar[bool] = True
 
     @property
     def _llm_type(self) -> str:
@@ -190,8 +192,9 @@ class LlamaCppChat(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,  # noqa: ARG002 - LangChain's chat model interface
         **kwargs: Any,
     ) -> ChatResult:
+        priority: Priority = kwargs.pop("priority", "interactive")
         constraint = constraint_for(Generation.from_kwargs(kwargs))
-        with self._lock:
+        with self._lock.hold(priority):
             tokens = self._prompt(messages, constraint.instruction)
             out = self.load().create_completion(tokens, **self._params(stop, kwargs, constraint))
         choice = out["choices"][0]
@@ -227,8 +230,9 @@ class LlamaCppChat(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        priority: Priority = kwargs.pop("priority", "interactive")
         constraint = constraint_for(Generation.from_kwargs(kwargs))
-        with self._lock:
+        with self._lock.hold(priority):
             tokens = self._prompt(messages, constraint.instruction)
             produced, finish, held = 0, "stop", list[str]()
             buffering = constraint.mode == "call"

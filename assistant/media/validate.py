@@ -141,6 +141,11 @@ def _image_info(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
+                if img.format == "PNG":
+                    # load() tolerates bad chunk checksums (a zeroed half decodes "fine");
+                    # verify() checks every chunk's CRC without decoding pixels
+                    img.verify()
+            with Image.open(path) as img:
                 img.load()  # bounded by the pixel check above; finds truncation and corruption
     except MemoryError:
         raise  # the decoder's memory limit: answered as such, not as a corrupt file

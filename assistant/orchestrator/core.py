@@ -191,6 +191,8 @@ class Orchestrator:
             if last and not chat.generation.tools:  # only ours were offered: answer now
                 call_params = {**params, "tool_choice": "none"}
             message: AIMessage = AIMessage(content="")
+            if getattr(self.llm, "queues_by_priority", False):  # the local model's FairLock
+                call_params = {**call_params, "priority": chat.priority}
             async for event in self._call(messages, call_params, stream=stream):
                 if isinstance(event, str):
                     parts.append(event)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from assistant.llm.fair import Priority
 from assistant.llm.options import Generation, ToolCall
 from assistant.plugins.contract import Encoding, MediaItem, Rendition
 
@@ -39,6 +40,8 @@ class ChatInput:
     attachments: list[MediaItem] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     generation: Generation = field(default_factory=Generation)
+    # background: no person waits on it (the local model serves interactive calls first)
+    priority: Priority = "interactive"
 
 
 class Citation(BaseModel):

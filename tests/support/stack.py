@@ -100,6 +100,8 @@ class Stack:
     chroma_port: int
     api_port: int
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    queues: str = "cpu.text,cpu.image"  # what the worker consumes
+    extra_env: dict[str, str] = field(default_factory=dict)  # settings of this stack's processes
 
     @property
     def base(self) -> str:
@@ -110,15 +112,20 @@ class Stack:
         return f"http://127.0.0.1:{self.chroma_port}"
 
     def env(self) -> dict[str, str]:
+        settings = {
+            "ASSISTANT_WORKERS__RESULT_TIMEOUT_S": "8",
+            "ASSISTANT_WORKERS__JOB_RESULT_TIMEOUT_S": "30",
+            **self.extra_env,
+        }
         return child_env(
             self.root / "data",
             ASSISTANT_WORKERS__REDIS_URL=self.redis.url,
             ASSISTANT_WORKERS__VISIBILITY_TIMEOUT_S=str(VISIBILITY_S),
-            ASSISTANT_WORKERS__RESULT_TIMEOUT_S="8",
             ASSISTANT_RETRIEVAL__CHROMA_URL=self.chroma_url,
             ASSISTANT_LLM__PROVIDER="fake",
             ASSISTANT_LOG_LEVEL="INFO",
             PYTHONPATH=str(ROOT),
+            **settings,
         )
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
@@ -136,7 +143,7 @@ class Stack:
     def start_worker(self) -> None:
         self._spawn(
             "worker",
-            [sys.executable, "-m", "assistant.cli", "worker", "--queues", "cpu.text,cpu.image",
+            [sys.executable, "-m", "assistant.cli", "worker", "--queues", self.queues,
              "--concurrency", "1", "--name", "faults@test", "--loglevel", "INFO"],
         )  # fmt: skip
 

@@ -138,3 +138,14 @@ def test_a_responses_body_becomes_the_same_chat_request() -> None:
                 {"role": "user", "content": "x"},
                 {"type": "function_call_output", "call_id": "zz", "output": "?"}]}
         ).chat_request()  # fmt: skip
+
+
+def test_background_requests_are_the_ones_no_person_waits_on() -> None:
+    assert not _request().background()
+    assert not _request(service_tier="priority").background()
+    assert _request(service_tier="flex").background()
+    title = "### Task:\nGenerate a concise, 3-5 word title with an emoji summarizing the chat."
+    assert _request(messages=[{"role": "user", "content": title}]).background()
+    # only an opening recognises a task: a person may quote one in a question
+    quoted = f"What does this prompt do? {title}"
+    assert not _request(messages=[{"role": "user", "content": quoted}]).background()

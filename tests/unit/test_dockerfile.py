@@ -102,3 +102,13 @@ def test_dockerfile_installs_pinned_torch_first() -> None:
 def test_dockerignore_keeps_context_small() -> None:
     entries = set((REPO / ".dockerignore").read_text().split())
     assert {".git", ".venv", "tests", "**/__pycache__"} <= entries
+
+
+def test_llama_cpp_is_built_portable_in_the_image_and_by_make() -> None:
+    # a native build is tied to the build machine's CPU (and crashes on AMX CPUs)
+    pin = re.search(r'"llama_cpp_python==([\d.]+)"', (REPO / "pyproject.toml").read_text())
+    assert pin, "pyproject pins llama_cpp_python"
+    makefile = (REPO / "Makefile").read_text()
+    assert f"LLAMA_VERSION := {pin.group(1)}\n" in makefile
+    assert 'CMAKE_ARGS="-DGGML_NATIVE=OFF"' in makefile
+    assert _arg_defaults()["LLAMA_CMAKE_ARGS"].strip('"') == "-DGGML_NATIVE=OFF"

@@ -1,4 +1,5 @@
-"""A job whose dependency is away is retried on a time budget with backoff, not a count."""
+"""A job whose dependency is away is retried on a time budget with backoff, not a count; a job's
+task may wait in the queue longer than an interactive request's."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 from assistant.config import Settings
+from assistant.dispatch.celery_client import CeleryClient
+from assistant.dispatch.names import JOB_ID_HEADER, REQUEST_ID_HEADER
 from assistant.jobs.models import Job
 from assistant.jobs.runner import JobManager
 
@@ -35,3 +38,22 @@ def test_the_budget_ends_the_retries() -> None:
     assert _delay(_job(30, 3), job_retry_for_s=60) == 12.0
     naive = Job(created_at=datetime.now(UTC).replace(tzinfo=None), attempts=1)  # SQLite reads
     assert _delay(naive) == 3.0
+
+
+def test_a_jobs_task_may_wait_longer_than_an_interactive_one() -> None:
+    # a job's step queues behind other jobs' work: that wait is not a dead worker
+    settings = Settings.model_validate(
+        {
+            "workers": {
+                "redis_url": "redis://127.0.0.1:9/0",
+                "result_timeout_s": 8,
+                "job_result_timeout_s": 600,
+            }
+        }
+    )
+    client = CeleryClient(settings)
+    job, request = {JOB_ID_HEADER: "job_1"}, {REQUEST_ID_HEADER: "req_1"}
+    assert client.timeout_for([job, job]) == 600
+    # a batch that also serves a person waiting gets that person's limit
+    assert client.timeout_for([job, request]) == 8
+    assert client.timeout_for([request]) == client.timeout_for([]) == 8

@@ -147,6 +147,15 @@ def test_corrupt_files_are_unprocessable(
         validate_media(bad, mime, MediaLimits())
 
 
+def test_png_with_a_zeroed_half_is_unprocessable(samples: dict[str, Path], media_dir: Path) -> None:
+    # Pillow decodes such a file without complaint (it skips chunk checksums while loading)
+    data = samples["image/png"].read_bytes()
+    bad = media_dir / "zeroed.png"
+    bad.write_bytes(data[: len(data) // 2] + bytes(len(data) - len(data) // 2))
+    with pytest.raises(UnprocessableMedia, match="corrupt"):
+        validate_media(bad, "image/png", MediaLimits())
+
+
 def test_decompression_bomb_is_refused_before_decoding(media_dir: Path) -> None:
     bomb = mf.bomb_png(media_dir / "bomb.png", 100_000, 100_000)
     assert sniff_media_type(bomb) == "image/png"

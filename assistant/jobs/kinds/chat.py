@@ -34,6 +34,7 @@ class ChatKind(JobKind):
         principal = Principal(tenant=job.tenant, key_id=f"job:{job.id}")
         progress.stage("prepare")
         chat = await ctx.chat.input_for(body, principal)
+        chat.priority = "background"  # a job: nobody waits at the other end of a connection
         progress.stage("prepare", done=1, total=1, state="done")
         progress.stage("generate")
         answer = await ctx.chat.answer(chat)

@@ -7,6 +7,8 @@ annotations it renders as sources, ``text`` of a transcription, ``data[].embeddi
 from __future__ import annotations
 
 import json
+import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import numpy as np
 import pytest
 
 from tests.support import media
+from tests.support.procs import wait_for
 from tests.support.settings import TEST_KEY
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
@@ -88,6 +91,48 @@ def test_background_task_completions(live_server: str, task: str) -> None:
     r = httpx.post(f"{live_server}/v1/chat/completions", json=body, headers=HEADERS, timeout=120)
     assert r.status_code == 200, r.text
     assert r.json()["choices"][0]["message"]["content"]  # Open WebUI parses the JSON it finds
+
+
+def _waiting(base: str, priority: str) -> float:
+    text = httpx.get(f"{base}/metrics", timeout=30).text
+    found = re.search(rf'^assistant_llm_waiting{{priority="{priority}"}} ([\d.]+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_the_answer_a_person_waits_for_goes_before_queued_task_completions(
+    live_server: str,
+) -> None:
+    # Open WebUI fires its title/tags/follow-up completions at the one local model; a person's
+    # next question must not wait behind all of them
+    finished: list[str] = []
+    errors: list[str] = []
+
+    def post(name: str, content: str) -> None:
+        body = {"model": MODEL, "messages": [{"role": "user", "content": content}]}
+        r = httpx.post(
+            f"{live_server}/v1/chat/completions", json=body, headers=HEADERS, timeout=300
+        )
+        (finished if r.status_code == 200 else errors).append(
+            name if r.status_code == 200 else r.text
+        )
+
+    tasks = [
+        threading.Thread(target=post, args=(f"{task}{i}", TASKS[task]))
+        for i in range(2)
+        for task in sorted(TASKS)
+    ]
+    for thread in tasks:
+        thread.start()
+    # one task generating, the others queued for the model
+    assert wait_for(lambda: _waiting(live_server, "background") >= 3, 60, 0.05), finished
+    post("answer", QUESTION)
+    for thread in tasks:
+        thread.join(300)
+    assert not errors, errors
+    assert len(finished) == len(tasks) + 1
+    # behind at most the generation that was running and one that started while it prepared
+    assert finished.index("answer") <= 2, finished
+    assert _waiting(live_server, "background") == _waiting(live_server, "interactive") == 0
 
 
 def test_document_rag_embeddings(live_server: str) -> None:
