@@ -6,8 +6,9 @@ One Open WebUI message is the answer plus its title, tags and follow-up task com
 same model. Here: N background completions (Open WebUI's task prompts) are sent, then the person's
 question; its latency (send to last token) is compared with the same question alone. Baseline:
 every call of the same priority (arrival order: the question waits for all that came before it,
-what a plain lock gives at best); then the fair queue (the question goes next). Ratios are to
-the question alone, measured in the same run.
+what a plain lock gives at best); then the fair queue (the question goes next, and the
+background generation running when it arrives steps aside). Ratios are to the question alone,
+measured in the same run.
 """
 
 from __future__ import annotations

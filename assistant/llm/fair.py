@@ -3,8 +3,9 @@
 The local model generates one answer at a time. Callers queue for it in two classes:
 ``interactive`` (a person waits for this answer) before ``background`` (a front end's title, tag
 and follow-up completions, ``service_tier: "flex"``, chat jobs), first come first served within a
-class, so a burst of background work cannot starve an answer. A generation that has started
-runs to its end: llama.cpp holds one sequence's state, so it cannot be paused for another.
+class, so a burst of background work cannot starve an answer. A person's generation runs to its
+end; a background one in plain text steps aside between tokens when a person's call waits, and
+resumes later by continuing what it wrote (``LlamaCppChat._stepping_aside``).
 """
 
 from __future__ import annotations

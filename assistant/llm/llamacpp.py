@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -86,6 +87,23 @@ def _chat_logprobs(logprobs: dict[str, Any] | None) -> dict[str, Any] | None:
         ],
         "refusal": None,
     }
+
+
+@dataclass
+class _Tally:
+    """What a generation that stepped aside used, over all its turns with the model."""
+
+    prompt: int = 0
+    completion: int = 0
+    resumed: int = 0
+    finish: str = "stop"
+
+    def usage(self) -> UsageMetadata:
+        return UsageMetadata(
+            input_tokens=self.prompt,
+            output_tokens=self.completion,
+            total_tokens=self.prompt + self.completion,
+        )
 
 
 class LlamaCppChat(BaseChatModel):
@@ -194,6 +212,12 @@ class LlamaCppChat(BaseChatModel):
     ) -> ChatResult:
         priority: Priority = kwargs.pop("priority", "interactive")
         constraint = constraint_for(Generation.from_kwargs(kwargs))
+        if self._preemptible(priority, constraint, kwargs):
+            tally = _Tally()
+            text = "".join(self._stepping_aside(messages, stop, kwargs, constraint, tally))
+            message = AIMessage(content=text, response_metadata={"finish_reason": tally.finish})
+            message.usage_metadata = tally.usage()
+            return ChatResult(generations=[ChatGeneration(message=message)])
         with self._lock.hold(priority):
             tokens = self._prompt(messages, constraint.instruction)
             out = self.load().create_completion(tokens, **self._params(stop, kwargs, constraint))
@@ -207,6 +231,54 @@ class LlamaCppChat(BaseChatModel):
             total_tokens=usage.get("total_tokens", 0),
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+    @staticmethod
+    def _preemptible(priority: Priority, constraint: Constraint, kwargs: dict[str, Any]) -> bool:
+        """Whether a generation may step aside for a person's call and resume later: plain
+        text only (a grammar's state, like logprobs, would not survive the resumption)."""
+        return priority == "background" and not constraint.gbnf and not kwargs.get("logprobs")
+
+    def _stepping_aside(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+        constraint: Constraint,
+        tally: _Tally,
+    ) -> Iterator[str]:
+        """A background generation's text deltas. Between tokens, when a person's call waits,
+        it gives the model up and queues again; it resumes by continuing what it wrote (a
+        prefill), which greedy decoding continues the same way."""
+        base, prefill = messages, ""
+        last = messages[-1] if messages else None
+        if isinstance(last, AIMessage) and not last.tool_calls and last.text:
+            base, prefill = messages[:-1], last.text
+        budget = kwargs.get("max_tokens") or self.max_tokens
+        written = ""
+        while budget > 0:
+            with self._lock.hold("background"):
+                so_far = prefill + written
+                turn = [*base, AIMessage(content=so_far)] if so_far else base
+                tokens = self._prompt(turn, constraint.instruction)
+                tally.prompt = tally.prompt or len(tokens)
+                params = self._params(stop, {**kwargs, "max_tokens": budget}, constraint)
+                tally.finish = "length"
+                for part in self.load().create_completion(tokens, stream=True, **params):
+                    choice = part["choices"][0]
+                    delta = choice.get("text") or ""
+                    if delta:
+                        written += delta
+                        budget -= 1
+                        tally.completion += 1
+                        yield delta
+                    if choice.get("finish_reason"):
+                        tally.finish = choice["finish_reason"]
+                        return
+                    if self._lock.waiting("interactive"):
+                        tally.resumed += 1
+                        break
+                else:
+                    return
 
     @staticmethod
     def _message(
@@ -232,6 +304,21 @@ class LlamaCppChat(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         priority: Priority = kwargs.pop("priority", "interactive")
         constraint = constraint_for(Generation.from_kwargs(kwargs))
+        if self._preemptible(priority, constraint, kwargs):
+            tally = _Tally()
+            for delta in self._stepping_aside(messages, stop, kwargs, constraint, tally):
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
+                if run_manager:
+                    run_manager.on_llm_new_token(delta, chunk=chunk)
+                yield chunk
+            yield ChatGenerationChunk(
+                message=AIMessageChunk(
+                    content="",
+                    usage_metadata=tally.usage(),
+                    response_metadata={"finish_reason": tally.finish},
+                )
+            )
+            return
         with self._lock.hold(priority):
             tokens = self._prompt(messages, constraint.instruction)
             produced, finish, held = 0, "stop", list[str]()
