@@ -89,6 +89,9 @@ class RetrievalSettings(BaseModel):
     max_distance: float = Field(0.75, gt=0.0, le=2.0)
     chunk_size: int = Field(800, ge=100, le=8000)
     chunk_overlap: int = Field(100, ge=0)
+    # each retrieved chunk cut to its N sentences nearest the question before the model reads
+    # it (0: whole chunks); citations keep the whole chunk (orchestrator/compress.py)
+    context_sentences: int = Field(3, ge=0, le=50)
     hnsw_construction_ef: int = Field(400, ge=16)
     hnsw_search_ef: int = Field(200, ge=10)
     hnsw_m: int = Field(16, ge=4)

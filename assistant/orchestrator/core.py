@@ -21,6 +21,7 @@ from assistant.config import LLMSettings, RetrievalSettings
 from assistant.dispatch.protocol import EncodeDispatch
 from assistant.errors import AssistantError, ServiceUnavailable
 from assistant.llm.options import ToolCall
+from assistant.orchestrator.followup import retrieval_query
 from assistant.orchestrator.media import take_renditions
 from assistant.orchestrator.prompt import build_messages
 from assistant.orchestrator.tools import SPECS, InternalTools, ToolState
@@ -102,7 +103,7 @@ class Orchestrator:
 
     async def _retrieve_step(self, state: dict[str, Any]) -> list[Hit]:
         chat: ChatInput = state["input"]
-        question = next((t.content for t in reversed(chat.messages) if t.role == "user"), "")
+        question = retrieval_query(chat.messages)
         if not question.strip():
             return []
         with tracing.span("orchestrator.retrieve"):
@@ -110,7 +111,12 @@ class Orchestrator:
 
     def _prompt_step(self, state: dict[str, Any]) -> Prepared:
         chat: ChatInput = state["input"]
-        messages, citations = build_messages(chat.messages, state["hits"], state["findings"])
+        messages, citations = build_messages(
+            chat.messages,
+            state["hits"],
+            state["findings"],
+            context_sentences=self.settings.context_sentences,
+        )
         # attachment n of the prompt: notes given in chat.findings come first
         first = len(chat.findings) + 1
         numbered = {first + i: item for i, item in enumerate(chat.attachments)}

@@ -13,6 +13,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
+from assistant.orchestrator.compress import nearest_sentences
 from assistant.orchestrator.media import content_parts, timestamp
 from assistant.orchestrator.types import ChatTurn, Citation, Finding
 from assistant.retrieval.store import Hit
@@ -96,8 +97,13 @@ def finding_block(index: int, finding: Finding) -> tuple[str, list[Citation]]:
 
 
 def build_messages(
-    turns: list[ChatTurn], hits: list[Hit], findings: list[Finding]
+    turns: list[ChatTurn],
+    hits: list[Hit],
+    findings: list[Finding],
+    context_sentences: int = 0,
 ) -> tuple[list[BaseMessage], list[Citation]]:
+    """The model's messages and the citations their numbers stand for. ``context_sentences``:
+    each retrieved chunk cut to that many sentences nearest the question (0: whole)."""
     citations: list[Citation] = []
     blocks: list[str] = []
     media: list[dict[str, Any]] = []  # raw media for a model that reads it, after the question
@@ -110,17 +116,19 @@ def build_messages(
             citations.append(
                 Citation(index=len(citations) + 1, kind="attachment", source=finding.name)
             )
-    for hit in hits:
-        citation = hit_citation(len(citations) + 1, hit)
-        citations.append(citation)
-        blocks.append(source_block(citation, hit.text))
-
     system_extra = [t.content for t in turns if t.role == "system"]
     dialogue = [t for t in turns if t.role != "system"]
     # the question is the last user turn; what follows it (tool calls and their results, an
     # assistant prefill) comes after the grounded question, as the client sent it
     asked = max((i for i, t in enumerate(dialogue) if t.role == "user"), default=-1)
     question = dialogue[asked].content if asked >= 0 else ""
+    texts = [h.text for h in hits]
+    if context_sentences:
+        texts = nearest_sentences(question, texts, context_sentences)
+    for hit, text in zip(hits, texts, strict=True):
+        citation = hit_citation(len(citations) + 1, hit)
+        citations.append(citation)
+        blocks.append(source_block(citation, text))
     history = _trim(dialogue[:asked] if asked >= 0 else dialogue)
 
     system = SYSTEM + ("\n\n" + "\n".join(system_extra) if system_extra else "")

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import redis
 from assistant.dispatch.heartbeats import worker_heartbeats
 from assistant.embedded import EmbeddedRedis
 from tests.support import media as mf
-from tests.support.procs import ROOT, spawn, stop, wait_for, wait_ready
+from tests.support.procs import ROOT, free_port, spawn, stop, wait_for, wait_ready
 from tests.support.settings import AUTH, MODEL, child_env
 
 VISIBILITY_S = 10
@@ -181,6 +182,25 @@ class Stack:
     def logs(self, name: str) -> str:
         path = self.root / f"{name}.log"
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+
+@contextlib.contextmanager
+def running_stack(root: Path, **options: Any) -> Iterator[Stack]:
+    """A Stack on free ports under ``root``, all of it started (models loaded), then stopped."""
+    s = Stack(
+        root, EmbeddedRedis(root / "data", port=free_port()), free_port(), free_port(), **options
+    )
+    s.redis.start()
+    try:
+        s.start_chroma()
+        s.start_worker()
+        s.start_api()
+        s.wait_worker()
+        yield s
+    finally:
+        for name in ("api", "worker", "chroma"):
+            s.kill(name, signal.SIGTERM)
+        s.redis.stop()
 
 
 def upload(client: httpx.Client, name: str, data: bytes) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import random
-import signal
 import threading
 import time
 from collections import Counter
@@ -25,13 +24,12 @@ from sqlalchemy import select
 
 from assistant.blobs import BlobStore
 from assistant.config import Settings
-from assistant.embedded import EmbeddedRedis
 from assistant.store.db import Database
 from assistant.store.models import Document
 from tests.support import media as mf
-from tests.support.procs import free_port, wait_for
+from tests.support.procs import wait_for
 from tests.support.settings import AUTH, MODEL
-from tests.support.stack import Stack, submit_ingest, upload, wait_jobs
+from tests.support.stack import Stack, running_stack, submit_ingest, upload, wait_jobs
 
 pytestmark = pytest.mark.slow
 
@@ -42,12 +40,8 @@ DOC = "# Soak note {i}\n\nThe lighthouse number {i} stands on rock {i} and is {i
 
 @pytest.fixture(scope="module")
 def soak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    root = tmp_path_factory.mktemp("soak")
-    s = Stack(
-        root,
-        EmbeddedRedis(root / "data", port=free_port()),
-        free_port(),
-        free_port(),
+    with running_stack(
+        tmp_path_factory.mktemp("soak"),
         queues="cpu.text,cpu.image,cpu.audio,cpu.video",
         extra_env={
             # a model's first call (Whisper loads on first use) is not a dead worker here
@@ -56,18 +50,8 @@ def soak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "ASSISTANT_STORAGE__BLOB_GRACE_S": "30",
             "ASSISTANT_STORAGE__BLOB_SWEEP_INTERVAL_S": "5",
         },
-    )
-    s.redis.start()
-    try:
-        s.start_chroma()
-        s.start_worker()
-        s.start_api()
-        s.wait_worker()
+    ) as s:
         yield s
-    finally:
-        for name in ("api", "worker", "chroma"):
-            s.kill(name, signal.SIGTERM)
-        s.redis.stop()
 
 
 class Submitter:

@@ -1,0 +1,35 @@
+"""A follow-up's retrieval query: "And how much does it weigh?" names nothing to search for.
+
+When the last question leans on the conversation (a pronoun such as "it" or "they", or an
+opening such as "And ..." or "What about ..."), the query also carries the previous question,
+so retrieval finds the subject's document. A rewrite by the model would cost a generation before
+the answer's; this costs nothing, and a question that stands alone is searched as it is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from assistant.orchestrator.types import ChatTurn
+
+_LEANS = re.compile(
+    r"^\s*(and|also|what about|how about|then)\b"
+    r"|\b(it|its|it's|they|them|their|this|that|these|those|he|she|his|her|there|one)\b",
+    re.IGNORECASE,
+)
+
+
+def leans_on_conversation(question: str) -> bool:
+    return bool(_LEANS.search(question))
+
+
+def retrieval_query(turns: Sequence[ChatTurn]) -> str:
+    """What to search for: the last user question, with the one before it for a follow-up."""
+    asked = [t.content for t in turns if t.role == "user"]
+    if not asked or not asked[-1].strip():
+        return ""  # nothing asked in words (an attachment alone): nothing to search for
+    earlier = next((q for q in reversed(asked[:-1]) if q.strip()), "")
+    if earlier and leans_on_conversation(asked[-1]):
+        return f"{earlier} {asked[-1]}"
+    return asked[-1]

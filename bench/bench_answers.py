@@ -1,0 +1,163 @@
+"""Grounded questions answered right by the local default model (not a timed test).
+
+    .venv/bin/python bench/bench_answers.py [--variants default top_k=2 top_k=6]
+
+The corpus is three short documents of different kinds (``bench/answers/*.md``: a product
+sheet, a travel policy, an invoice) and 34 questions (``bench/answers/questions.json``): short
+factual ones, follow-ups whose subject is only in the conversation ("And how much does it
+weigh?"), and questions the documents cannot answer, where "I don't know" is right. A follow-up
+is asked after its first question and the model's own answer to it; only the follow-up is
+scored. An answer is right when it contains one of the expected strings (as a word) and does not
+say it does not know; an unanswerable question is right when the answer says so.
+
+Each variant is a set of settings (``name=value`` of ``retrieval.*``, or ``default``), run over
+the same questions in the same run: accuracy per group, whether the expected document was the
+top source, prompt tokens and time to first token (the answer streamed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+CORPUS = Path(__file__).resolve().parent / "answers"
+TENANT = "bench"
+DONT_KNOW = re.compile(
+    r"(don'?t|do not|doesn'?t|does not|cannot|can'?t|am not able to) (know|say|find|answer|"
+    r"mention|specify|provide)|not (mentioned|specified|stated|provided|given|included|available"
+    r"|listed)|no (information|mention|details)",
+    re.IGNORECASE,
+)
+
+
+def says_dont_know(text: str) -> bool:
+    return bool(DONT_KNOW.search(text))
+
+
+def right(text: str, expect: list[str] | None) -> bool:
+    if expect is None:
+        return says_dont_know(text)
+    if says_dont_know(text):
+        return False
+    return any(
+        re.search(rf"(?<![\w.,]){re.escape(e)}(?![\w]|[.,]\d)", text, re.IGNORECASE) for e in expect
+    )
+
+
+def group(case: dict[str, Any]) -> str:
+    if case["expect"] is None:
+        return "unanswerable"
+    return "follow-up" if len(case["ask"]) > 1 else "factual"
+
+
+def settings_for(variant: str, data_dir: Path) -> Any:
+    from pydantic import SecretStr
+
+    from assistant.config import Settings
+
+    settings = Settings(storage={"data_dir": data_dir}, api={"api_keys": [SecretStr("x")]})
+    if variant != "default":
+        for pair in variant.split(","):
+            name, value = pair.split("=", 1)
+            current = getattr(settings.retrieval, name)
+            setattr(settings.retrieval, name, type(current)(value))
+    return settings
+
+
+async def ask(services: Any, case: dict[str, Any]) -> dict[str, Any]:
+    from assistant.orchestrator import Answer, ChatInput, ChatTurn
+
+    turns: list[ChatTurn] = []
+    for question in case["ask"][:-1]:  # the conversation so far, with the model's own answers
+        turns.append(ChatTurn("user", question))
+        earlier = await services.orchestrator.answer(ChatInput(tenant=TENANT, messages=turns))
+        turns.append(ChatTurn("assistant", earlier.text))
+    turns.append(ChatTurn("user", case["ask"][-1]))
+    chat = ChatInput(tenant=TENANT, messages=turns)
+    started, first, answer = time.perf_counter(), None, None
+    async for item in services.orchestrator.stream(chat):
+        if isinstance(item, str):
+            first = first or time.perf_counter() - started
+        elif isinstance(item, Answer):
+            answer = item
+    assert answer is not None
+    top = answer.citations[0].source if answer.citations else ""
+    return {
+        "text": answer.text.strip(),
+        "right": right(answer.text, case["expect"]),
+        "top_source": bool(case.get("source")) and top.endswith(case.get("source", "")),
+        "prompt_tokens": answer.usage.prompt_tokens,
+        "ttft": first or time.perf_counter() - started,
+    }
+
+
+def run_variant(variant: str, cases: list[dict[str, Any]], verbose: bool) -> dict[str, Any]:
+    from assistant.services import Services
+
+    with tempfile.TemporaryDirectory() as tmp:
+        services = Services.build(settings_for(variant, Path(tmp)))
+        for path in sorted(CORPUS.glob("*.md")):
+            services.ingestor.ingest_bytes(TENANT, path.name, path.read_bytes())
+        services.warm_up()
+
+        async def all_cases() -> list[dict[str, Any]]:
+            return [await ask(services, case) for case in cases]
+
+        results = asyncio.run(all_cases())
+    by_group: dict[str, list[bool]] = {}
+    for case, result in zip(cases, results, strict=True):
+        by_group.setdefault(group(case), []).append(result["right"])
+        if verbose:
+            mark = "ok  " if result["right"] else "MISS"
+            print(f"  {mark} {case['ask'][-1]!r} -> {result['text'][:110]!r}")
+    answerable = [r for c, r in zip(cases, results, strict=True) if c["expect"] is not None]
+    return {
+        "variant": variant,
+        "right": sum(r["right"] for r in results),
+        "total": len(results),
+        "groups": {g: f"{sum(v)}/{len(v)}" for g, v in by_group.items()},
+        "top_source": f"{sum(r['top_source'] for r in answerable)}/{len(answerable)}",
+        "prompt_tokens": statistics.median(r["prompt_tokens"] for r in results),
+        "ttft_p50_ms": statistics.median(r["ttft"] for r in results) * 1000,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--variants", nargs="*", default=["default"])
+    parser.add_argument("--verbose", action="store_true", help="print every answer")
+    args = parser.parse_args()
+    cases = json.loads((CORPUS / "questions.json").read_text())
+    rows = []
+    for variant in args.variants:
+        print(f"## {variant}")
+        rows.append(run_variant(variant, cases, args.verbose))
+    print("\n| variant | right | factual | follow-up | unanswerable | top source | prompt tokens p50 "
+          "| TTFT p50 |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        g = r["groups"]
+        print(
+            f"| {r['variant']} | {r['right']}/{r['total']} | {g.get('factual')} | "
+            f"{g.get('follow-up')} | {g.get('unanswerable')} | {r['top_source']} | "
+            f"{r['prompt_tokens']:.0f} | {r['ttft_p50_ms']:.0f} ms |"
+        )
+
+
+if __name__ == "__main__":
+    main()

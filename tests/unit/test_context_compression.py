@@ -1,0 +1,91 @@
+"""Less, better text for a small model: each retrieved chunk cut to the sentences nearest the
+question (the answer-bearing one stays), and a follow-up searched with the question before it."""
+
+from __future__ import annotations
+
+from assistant.orchestrator.compress import nearest_sentences, sentences
+from assistant.orchestrator.followup import retrieval_query
+from assistant.orchestrator.prompt import build_messages
+from assistant.orchestrator.types import ChatTurn
+from assistant.retrieval.store import Hit
+
+POLICY = (
+    "This policy applies to every employee travelling on company business. Trips must be booked "
+    "through the company portal at least 14 days before departure. The nightly hotel limit is "
+    "180 euros in most cities and 250 euros in London, Paris and New York. The daily meal "
+    "allowance is 55 euros. Alcohol is not reimbursed."
+)
+BIKE = (
+    "The Harbor E-Bike 2 is a city bicycle. The Harbor E-Bike 2 battery stores 540 watt-hours. "
+    "The Harbor E-Bike 2 battery charges in 4.5 hours. The Harbor E-Bike 2 frame is aluminium."
+)
+
+
+def test_the_sentence_that_answers_is_kept_and_the_rest_cut() -> None:
+    [cut] = nearest_sentences("What is the hotel limit in London?", [POLICY], keep=1)
+    assert cut == (
+        "The nightly hotel limit is 180 euros in most cities and 250 euros in London, Paris and "
+        "New York."
+    )
+
+
+def test_rare_question_words_outweigh_the_ones_every_sentence_repeats() -> None:
+    # every sentence names the bike; only one says how long charging takes
+    [cut] = nearest_sentences("How long does the Harbor E-Bike 2 take to charge?", [BIKE], keep=1)
+    assert cut == "The Harbor E-Bike 2 battery charges in 4.5 hours."
+
+
+def test_kept_sentences_stay_in_document_order() -> None:
+    [cut] = nearest_sentences("meal allowance and booking days before departure", [POLICY], 2)
+    assert cut.index("14 days") < cut.index("55 euros")
+    assert "hotel" not in cut
+
+
+def test_short_or_unrelated_chunks_are_kept_whole() -> None:
+    short = "Alcohol is not reimbursed. Meals are."
+    assert nearest_sentences("Is alcohol paid?", [short], keep=3) == [short]
+    assert nearest_sentences("Who painted the Mona Lisa?", [POLICY], keep=1) == [POLICY]
+
+
+def test_lines_and_sentences_split() -> None:
+    assert sentences("# Title\n\nOne. Two 4.5 kg.\n| a | b |") == [
+        "# Title",
+        "One.",
+        "Two 4.5 kg.",
+        "| a | b |",
+    ]
+
+
+def test_the_prompt_reads_the_cut_chunk_and_the_citation_keeps_the_whole() -> None:
+    hit = Hit(
+        id="d#0", text=POLICY, metadata={"source": "policy.md", "document_id": "d"}, distance=0.2
+    )
+    turns = [ChatTurn("user", "What is the daily meal allowance?")]
+    messages, citations = build_messages(turns, [hit], [], context_sentences=1)
+    prompt = str(messages[-1].content)
+    assert "The daily meal allowance is 55 euros." in prompt and "portal" not in prompt
+    assert citations[0].snippet == POLICY[:240]
+    whole, _ = build_messages(turns, [hit], [], context_sentences=0)
+    assert "portal" in str(whole[-1].content)
+
+
+def test_a_follow_up_is_searched_with_the_question_before_it() -> None:
+    def turns(*asked: str) -> list[ChatTurn]:
+        out = []
+        for q in asked:
+            out += [ChatTurn("user", q), ChatTurn("assistant", "An answer.")]
+        return out[:-1]
+
+    first = "How much does the Harbor E-Bike 2 cost?"
+    assert retrieval_query(turns(first, "And how much does it weigh?")) == (
+        f"{first} And how much does it weigh?"
+    )
+    assert retrieval_query(turns(first, "What about the warranty?")).startswith(first)
+    # a question that stands alone is searched as it is, as is the first one
+    assert (
+        retrieval_query(turns(first, "Who owns the travel policy?"))
+        == "Who owns the travel policy?"
+    )
+    assert retrieval_query(turns(first)) == first
+    # an attachment sent alone asks nothing in words
+    assert retrieval_query(turns(first, "")) == ""
