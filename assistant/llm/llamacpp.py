@@ -95,7 +95,6 @@ class _Tally:
 
     prompt: int = 0
     completion: int = 0
-    resumed: int = 0
     finish: str = "stop"
 
     def usage(self) -> UsageMetadata:
@@ -248,7 +247,8 @@ class LlamaCppChat(BaseChatModel):
     ) -> Iterator[str]:
         """A background generation's text deltas. Between tokens, when a person's call waits,
         it gives the model up and queues again; it resumes by continuing what it wrote (a
-        prefill), which greedy decoding continues the same way."""
+        prefill). The wording may then differ from an uninterrupted run: the prefill is read
+        in one batch, which rounds differently from token-by-token decoding."""
         base, prefill = messages, ""
         last = messages[-1] if messages else None
         if isinstance(last, AIMessage) and not last.tool_calls and last.text:
@@ -275,7 +275,6 @@ class LlamaCppChat(BaseChatModel):
                         tally.finish = choice["finish_reason"]
                         return
                     if self._lock.waiting("interactive"):
-                        tally.resumed += 1
                         break
                 else:
                     return

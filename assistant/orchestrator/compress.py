@@ -6,7 +6,7 @@ by nearby numbers. Each chunk is cut to its ``keep`` sentences that share the mo
 words, weighted by how rare each word is among all the candidate sentences (so "London" counts
 for more than the product name every sentence repeats); the kept sentences stay in document
 order. Words are compared by their first five letters, a crude stem that matches "charge" to
-"charging" and "assist" to "assistance" across the languages the embedder reads.
+"charging" and "assisting" to "assistance".
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ from assistant.orchestrator.types import ChatTurn
 
 _LEANS = re.compile(
     r"^\s*(and|also|what about|how about|then)\b"
-    r"|\b(it|its|it's|they|them|their|this|that|these|those|he|she|his|her|there|one)\b",
+    # not "that", "there" or "one": "Is there a warranty?" stands alone
+    r"|\b(it|its|it's|they|them|their|this|these|those|he|she|his|her)\b",
     re.IGNORECASE,
 )
 

@@ -86,6 +86,7 @@ def test_a_follow_up_is_searched_with_the_question_before_it() -> None:
         retrieval_query(turns(first, "Who owns the travel policy?"))
         == "Who owns the travel policy?"
     )
+    assert retrieval_query(turns(first, "Is there a warranty?")) == "Is there a warranty?"
     assert retrieval_query(turns(first)) == first
     # an attachment sent alone asks nothing in words
     assert retrieval_query(turns(first, "")) == ""
