@@ -64,16 +64,18 @@ class CeleryClient:
         queue: str,
         sinks: Sequence[list[str] | None] = (),
         timeout: float | None = None,
-        headers: dict[str, str] | None = None,
+        callers: Sequence[dict[str, str]] = (),
     ) -> Any:
         """Send a task and await its result (raises what the task raised).
 
-        ``headers``: request/job ids and traceparent (propagation.py); default: the
-        current context's."""
+        ``callers``: the propagation carriers (request/job ids, traceparent) of those the task
+        serves, one per item of a micro-batch; default: the current context's. They make its
+        headers and, unless ``timeout`` is given, how long it is awaited (``timeout_for``)."""
         task_id = uuid.uuid4().hex
-        headers = dict(headers) if headers is not None else propagation.capture()
+        carriers = list(callers) or [propagation.capture()]
+        headers = propagation.merge(carriers)
         if timeout is None:
-            timeout = self.timeout_for([headers])
+            timeout = self.timeout_for(carriers)
         for sink in sinks:
             if sink is not None:
                 sink.append(task_id)

@@ -18,7 +18,7 @@ from typing import Any
 from assistant import metrics
 from assistant.blobs import BlobRef, BlobStore
 from assistant.config import Settings
-from assistant.dispatch import heartbeats, names, propagation
+from assistant.dispatch import heartbeats, names
 from assistant.dispatch.batcher import Entry, MicroBatcher
 from assistant.dispatch.celery_client import CeleryClient
 from assistant.dispatch.payloads import (
@@ -68,8 +68,7 @@ class CeleryDispatch:
                     {"encoder": encoder, "items": [e.payload for e in batch], "options": options},
                     queue,
                     sinks=[e.sink for e in batch],
-                    headers=propagation.merge([e.carrier for e in batch]),
-                    timeout=self.client.timeout_for([e.carrier for e in batch]),
+                    callers=[e.carrier for e in batch],
                 )
                 out = EncodeResponse.model_validate(raw)
                 metrics.TASK_DURATION.labels("encode", queue, encoder).observe(out.elapsed_s)
@@ -176,8 +175,7 @@ class CeleryEmbedder:
                     {"texts": [e.payload for e in batch]},
                     queue,
                     sinks=[e.sink for e in batch],
-                    headers=propagation.merge([e.carrier for e in batch]),
-                    timeout=self.client.timeout_for([e.carrier for e in batch]),
+                    callers=[e.carrier for e in batch],
                 )
                 out = EmbedResponse.model_validate(raw)
                 metrics.TASK_DURATION.labels("embed", queue, "text").observe(out.elapsed_s)

@@ -151,8 +151,11 @@ class LlamaCppChat(BaseChatModel):
 
     # the call ---------------------------------------------------------------------------
 
-    def _prompt(self, messages: list[BaseMessage], instruction: str) -> list[int]:
-        """Prompt tokens; a last assistant message is a prefill the output continues."""
+    def _prompt(
+        self, messages: list[BaseMessage], instruction: str, written: str = ""
+    ) -> list[int]:
+        """Prompt tokens; a last assistant message is a prefill the output continues, and
+        ``written`` what this generation wrote before it stepped aside."""
         llama = self.load()
         prefill = ""
         last = messages[-1] if messages else None
@@ -160,7 +163,7 @@ class LlamaCppChat(BaseChatModel):
             prefill, messages = last.text, messages[:-1]
         rendered = self._formatter(messages=_to_llama_messages(messages, instruction)).prompt
         tokens: list[int] = llama.tokenize(
-            (rendered + prefill).encode("utf-8"), add_bos=False, special=True
+            (rendered + prefill + written).encode("utf-8"), add_bos=False, special=True
         )
         if len(tokens) >= self.n_ctx:
             raise InvalidRequest(
@@ -249,17 +252,11 @@ class LlamaCppChat(BaseChatModel):
         it gives the model up and queues again; it resumes by continuing what it wrote (a
         prefill). The wording may then differ from an uninterrupted run: the prefill is read
         in one batch, which rounds differently from token-by-token decoding."""
-        base, prefill = messages, ""
-        last = messages[-1] if messages else None
-        if isinstance(last, AIMessage) and not last.tool_calls and last.text:
-            base, prefill = messages[:-1], last.text
         budget = kwargs.get("max_tokens") or self.max_tokens
         written = ""
         while budget > 0:
             with self._lock.hold("background"):
-                so_far = prefill + written
-                turn = [*base, AIMessage(content=so_far)] if so_far else base
-                tokens = self._prompt(turn, constraint.instruction)
+                tokens = self._prompt(messages, constraint.instruction, written)
                 tally.prompt = tally.prompt or len(tokens)
                 params = self._params(stop, {**kwargs, "max_tokens": budget}, constraint)
                 tally.finish = "length"

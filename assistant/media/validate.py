@@ -127,6 +127,7 @@ def _image_info(
             # Image.open reads only the header: the size is known before any pixel is decoded
             with Image.open(path) as img:
                 width, height = img.size
+                image_format = img.format
     except Image.DecompressionBombError as exc:
         raise PayloadTooLarge(f"{name} is a decompression bomb: {exc}") from exc
     except MemoryError:
@@ -140,10 +141,10 @@ def _image_info(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                if img.format == "PNG":
-                    # load() tolerates bad chunk checksums (a zeroed half decodes "fine");
-                    # verify() checks every chunk's CRC without decoding pixels
+            if image_format == "PNG":
+                # load() tolerates bad chunk checksums (a zeroed half decodes "fine");
+                # verify() checks every chunk's CRC without decoding pixels
+                with Image.open(path) as img:
                     img.verify()
             with Image.open(path) as img:
                 img.load()  # bounded by the pixel check above; finds truncation and corruption

@@ -92,12 +92,13 @@ def nearest_sentences(question: str, chunks: Sequence[str], keep: int) -> list[s
     more than that, or when no sentence shares a word with the question)."""
     asked = _terms(question)
     split = [sentences(c) for c in chunks]
-    pool = [_terms(s) for parts in split for s in parts]
-    seen_in = Counter(t for terms in pool for t in terms & asked)
-    weight = {t: math.log(1 + len(pool) / n) for t, n in seen_in.items()}
+    terms = [[_terms(s) & asked for s in parts] for parts in split]  # the question's, per sentence
+    pool = sum(len(per_chunk) for per_chunk in terms)
+    seen_in = Counter(t for per_chunk in terms for found in per_chunk for t in found)
+    weight = {t: math.log(1 + pool / n) for t, n in seen_in.items()}
     out = []
-    for chunk, parts in zip(chunks, split, strict=True):
-        scores = [sum(weight.get(t, 0.0) for t in _terms(s) & asked) for s in parts]
+    for chunk, parts, found in zip(chunks, split, terms, strict=True):
+        scores = [sum(weight[t] for t in shared) for shared in found]
         if len(parts) <= keep or not any(scores):
             out.append(chunk)
             continue
