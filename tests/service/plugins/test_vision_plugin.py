@@ -40,6 +40,43 @@ def test_reads_rendered_text(vision_encoder, text_png: Path) -> None:
     assert any(s.kind == "ocr" for s in enc.segments)
 
 
+def test_ocr_gate_skips_photos_without_text_and_reads_captions(
+    vision_encoder, media_dir: Path
+) -> None:
+    """The low-resolution text gate: a plain photo is not read, a small caption on one is."""
+    from PIL import ImageDraw
+
+    from tests.support import media as mf
+
+    plain = mf.save_image(mf.photo("chelsea"), media_dir / "plain-cat.png")
+    captioned_img = mf.photo("astronaut")
+    ImageDraw.Draw(captioned_img).text((300, 450), "NASA 1984", fill="yellow", font=mf.font(18))
+    captioned = mf.save_image(captioned_img, media_dir / "captioned.png")
+    gated, read = vision_encoder.encode(
+        [MediaItem(plain, "image/png"), MediaItem(captioned, "image/png")], VisionOptions()
+    )
+    assert gated.metadata["ocr"] == "no text detected" and gated.metadata["ocr_text"] == ""
+    assert read.metadata["ocr"] == "read"
+    assert "NASA" in read.metadata["ocr_text"] and "1984" in read.metadata["ocr_text"]
+    [forced] = vision_encoder.encode([MediaItem(plain, "image/png")], VisionOptions(ocr_gate=False))
+    assert forced.metadata["ocr"] == "read"
+    [off] = vision_encoder.encode([MediaItem(plain, "image/png")], VisionOptions(ocr=False))
+    assert off.metadata["ocr"] == "off"
+
+
+def test_ocr_boxes_are_in_the_original_pixels(vision_encoder, media_dir: Path) -> None:
+    """A small image is scaled up for detection; its boxes come back in its own pixels."""
+    from tests.support import media as mf
+
+    word = mf.save_image(mf.text_image("EXIT", size=(160, 60), font_size=36), media_dir / "w.png")
+    [enc] = vision_encoder.encode([MediaItem(word, "image/png")], VisionOptions())
+    [line] = enc.segments[1].metadata["lines"]
+    assert line["text"] == "EXIT"
+    xs = [x for x, _ in line["box"]]
+    ys = [y for _, y in line["box"]]
+    assert 0 <= min(xs) < max(xs) <= 160 and 0 <= min(ys) < max(ys) <= 60
+
+
 def test_embedding_lives_in_text_space(vision_encoder, coffee_jpg: Path, cat_png: Path) -> None:
     from assistant.embeddings import get_embedder
 
