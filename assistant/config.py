@@ -174,6 +174,8 @@ class MediaLimits(BaseModel):
     decoder_memory_mb: int = Field(1024, ge=32)
     decoder_timeout_s: float = Field(30.0, gt=0)
     decoder_max_files: int = Field(200, ge=1)
+    # encodings kept by content hash, so a conversation resent each turn is encoded once (0: off)
+    encode_cache_mb: int = Field(64, ge=0)
 
 
 class PluginSettings(BaseModel):

@@ -53,6 +53,9 @@ TOOL_ROUNDS = Histogram(
     "Tool rounds before the model answered (llm.tools)",
     buckets=(0, 1, 2, 3, 4, 6, 8, 12),
 )
+ENCODE_CACHE = Counter(
+    "assistant_encode_cache_total", "Attachments answered from the encode cache", ["result"]
+)
 TASKS = Counter("assistant_tasks_total", "Tasks sent, by outcome", ["task", "queue", "outcome"])
 # gauges read from Redis at scrape time: in multiprocess mode the latest scrape's value wins
 _RECENT: Literal["mostrecent"] = "mostrecent"

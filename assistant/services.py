@@ -22,6 +22,7 @@ from assistant.blobs import BlobStore, sweep_forever
 from assistant.chat.service import ChatService
 from assistant.config import Settings
 from assistant.dispatch import build_dispatch
+from assistant.dispatch.cache import CachedDispatch
 from assistant.dispatch.local import InProcessDispatch, LocalEmbedder
 from assistant.dispatch.protocol import Embedder, EncodeDispatch
 from assistant.embeddings import TextEmbedder
@@ -93,16 +94,22 @@ class Services:
         )
         registry = registry or registry_for(settings)
         blobs = BlobStore(settings.storage.resolved_blob_url())
+        built = dispatch is None
         if dispatch is None:
             dispatch, ingest_embedder = build_dispatch(settings, registry, blobs, embedder)
         else:  # given in code (tests): documents are embedded here
             ingest_embedder = LocalEmbedder(embedder)
+        # what encodes for the services: the same bytes once (``dispatch`` stays the raw one,
+        # for readiness, metrics and closing)
+        encoding: EncodeDispatch = dispatch
+        if settings.media.encode_cache_mb and built:
+            encoding = CachedDispatch(dispatch, registry, settings.media.encode_cache_mb << 20)
         llm = make_chat_model(settings.llm)
         orchestrator = Orchestrator(
             llm,
             store,
             settings.retrieval,
-            dispatch,
+            encoding,
             model=settings.llm.model_name,
             render=render_options_for(settings.llm),
             blobs=blobs,
@@ -111,13 +118,13 @@ class Services:
         ingestor = Ingestor(store, db, settings.retrieval)
         decoders = DecoderPool(settings.media)
         attachments = AttachmentResolver(settings, db, blobs, registry, decoders)
-        ingest = IngestService(ingestor, attachments, dispatch, ingest_embedder)
+        ingest = IngestService(ingestor, attachments, encoding, ingest_embedder)
         model_ids = frozenset({settings.llm.model_name})
         chat = ChatService(settings, db, attachments, orchestrator, model_ids)
         embeddings = EmbeddingService(embedder, ingest_embedder)
-        transcription = TranscriptionService(attachments, dispatch, registry)
+        transcription = TranscriptionService(attachments, encoding, registry)
         jobs = JobManager(
-            JobContext(settings, db, JobStore(db), attachments, dispatch, ingest, chat)
+            JobContext(settings, db, JobStore(db), attachments, encoding, ingest, chat)
         )
         return cls(
             settings=settings,
@@ -133,7 +140,7 @@ class Services:
             ingestor=ingestor,
             attachments=attachments,
             ingest=ingest,
-            search=SearchService(store, attachments, dispatch),
+            search=SearchService(store, attachments, encoding),
             chat=chat,
             embeddings=embeddings,
             transcription=transcription,

@@ -1,0 +1,105 @@
+"""The encode cache: the same bytes, encoder and options are encoded once per tenant."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from assistant.dispatch.cache import CachedDispatch, EncodingCache
+from assistant.dispatch.local import InProcessDispatch
+from assistant.errors import UnprocessableMedia
+from assistant.media import IMAGE_TYPES
+from assistant.plugins import Device, Encoder, Encoding, MediaItem, Modality, NoOptions, hookimpl
+from assistant.plugins.registry import Registry
+
+
+class CountingImages(Encoder[NoOptions]):
+    """Counts what it really encodes; bytes starting with 'bad' fail."""
+
+    name = "counting-image"
+    version = "1"
+    modality = Modality.IMAGE
+    media_types = IMAGE_TYPES
+    device = Device.CPU
+    default_batch_size = 8
+
+    def __init__(self) -> None:
+        self.seen: list[bytes] = []
+
+    def encode(self, items: Sequence[MediaItem], options: NoOptions) -> list[Encoding]:  # noqa: ARG002
+        out = []
+        for item in items:
+            data = item.path.read_bytes()
+            self.seen.append(data)
+            if data.startswith(b"bad"):
+                raise UnprocessableMedia(f"{item.display_name} is bad")
+            out.append(self.encoding(f"{len(data)} bytes: {data[:8]!r}"))
+        return out
+
+
+def _setup() -> tuple[CachedDispatch, CountingImages]:
+    encoder = CountingImages()
+
+    class Plugin:
+        @hookimpl
+        def register_encoders(self, register: Callable[[Encoder[NoOptions]], None]) -> None:
+            register(encoder)
+
+    registry = Registry()
+    registry.add_plugin(Plugin(), "counting")
+    return CachedDispatch(InProcessDispatch(registry), registry, 1 << 20), encoder
+
+
+def _item(folder: Path, name: str, data: bytes) -> MediaItem:
+    path = folder / name
+    path.write_bytes(data)
+    return MediaItem(path, "image/png", name=name)
+
+
+def test_same_bytes_are_encoded_once_per_tenant_and_options(tmp_path: Path) -> None:
+    dispatch, encoder = _setup()
+    first = _item(tmp_path, "a.png", b"photo one")
+    again = _item(tmp_path, "copy.png", b"photo one")  # another name, the same bytes
+    other = _item(tmp_path, "b.png", b"photo two")
+
+    async def run() -> None:
+        [one, _] = await dispatch.encode("t1", [first, other])
+        [cached] = await dispatch.encode("t1", [again])
+        assert isinstance(one, Encoding) and isinstance(cached, Encoding)
+        assert cached.text == one.text and cached is not one
+        assert encoder.seen == [b"photo one", b"photo two"]
+        cached.metadata["changed"] = True  # a caller's change does not reach the cache
+        [fresh] = await dispatch.encode("t1", [again])
+        assert isinstance(fresh, Encoding) and "changed" not in fresh.metadata
+        await dispatch.encode("t2", [again])  # another tenant: encoded for it
+        assert len(encoder.seen) == 3
+        # other options are another key: they reach the encoder (which rejects these)
+        [rejected] = await dispatch.encode("t1", [again], {"detail": "x"})
+        assert isinstance(rejected, Exception)
+
+    asyncio.run(run())
+
+
+def test_failures_are_not_kept(tmp_path: Path) -> None:
+    dispatch, encoder = _setup()
+    bad = _item(tmp_path, "bad.png", b"bad bytes")
+
+    async def run() -> None:
+        for _ in range(2):
+            [outcome] = await dispatch.encode("t1", [bad])
+            assert isinstance(outcome, UnprocessableMedia)
+
+    asyncio.run(run())
+    assert len(encoder.seen) == 2
+
+
+def test_lru_stays_within_its_bytes() -> None:
+    cache = EncodingCache(max_bytes=4000)
+    for n in range(40):
+        enc = Encoding(encoder="e", version="1", modality=Modality.IMAGE, text=f"{n:04d}" * 20)
+        cache.put(f"k{n}", enc)
+        cache.get("k0")  # used often: kept
+    assert cache.get("k0") is not None and cache.get("k39") is not None
+    assert cache.get("k1") is None
+    assert 1 < len(cache) < 40
