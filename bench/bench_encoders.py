@@ -216,6 +216,45 @@ def bench_ocr() -> None:
         f"  vision encoder with OCR, batch {len(items)}: {rates['before']:.2f} -> "
         f"{rates['gated']:.2f} images/s (x{rates['gated'] / rates['before']:.2f})"
     )
+    bench_resent(enc, items)
+
+
+def bench_resent(enc, items) -> None:
+    """A conversation's images sent again with the next turn: through the encode cache."""
+    import asyncio
+
+    from assistant.dispatch.cache import CachedDispatch
+    from assistant.dispatch.local import InProcessDispatch
+    from assistant.plugins import hookimpl
+    from assistant.plugins.registry import Registry
+
+    class Plugin:
+        @hookimpl
+        def register_encoders(self, register) -> None:
+            register(enc)
+
+    registry = Registry()
+    registry.add_plugin(Plugin(), "bench-vision")
+    plain = InProcessDispatch(registry)
+    cached = CachedDispatch(plain, registry, 64 << 20)
+
+    async def turn(dispatch) -> float:
+        t0 = time.perf_counter()
+        results = await dispatch.encode("bench", items)
+        assert all(not isinstance(r, BaseException) for r in results), results
+        return time.perf_counter() - t0
+
+    async def run() -> tuple[float, float, float]:
+        again = await turn(plain)  # what every turn cost before
+        first = await turn(cached)
+        resent = await turn(cached)
+        return again, first, resent
+
+    again, first, resent = asyncio.run(run())
+    print(
+        f"  the {len(items)} images resent with the next turn: {again * 1000:.0f} ms encoded again "
+        f"(before), {resent * 1000:.1f} ms from the encode cache (first turn {first * 1000:.0f} ms)"
+    )
 
 
 def bench_embedder() -> None:

@@ -3,7 +3,8 @@
 A chat front end sends the whole conversation again on every turn (Open WebUI, the OpenAI SDK's
 clients), images included: without this, each turn of a conversation about one photo would
 classify and OCR it again. The key is the tenant (no tenant learns what another one sent), the
-encoder's name and version, the options and the SHA-256 of the bytes. Failures are not kept (a
+encoder's name and version, the options, the item's name (an encoder may write it into what it
+finds) and the SHA-256 of the bytes. Failures are not kept (a
 worker that was away must get another try), nor encodings with renditions (model-ready copies:
 large, and staged blobs that are swept).
 """
@@ -87,7 +88,7 @@ class CachedDispatch:
         except (AssistantError, OSError):  # the inner dispatch reports it, item by item
             return None
         described = json.dumps(
-            [tenant, encoder.name, encoder.version, dict(options or {}), digest],
+            [tenant, encoder.name, encoder.version, dict(options or {}), item.display_name, digest],
             sort_keys=True,
             default=str,
         )

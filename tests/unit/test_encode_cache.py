@@ -52,6 +52,7 @@ def _setup() -> tuple[CachedDispatch, CountingImages]:
 
 
 def _item(folder: Path, name: str, data: bytes) -> MediaItem:
+    folder.mkdir(exist_ok=True)
     path = folder / name
     path.write_bytes(data)
     return MediaItem(path, "image/png", name=name)
@@ -60,7 +61,7 @@ def _item(folder: Path, name: str, data: bytes) -> MediaItem:
 def test_same_bytes_are_encoded_once_per_tenant_and_options(tmp_path: Path) -> None:
     dispatch, encoder = _setup()
     first = _item(tmp_path, "a.png", b"photo one")
-    again = _item(tmp_path, "copy.png", b"photo one")  # another name, the same bytes
+    again = _item(tmp_path / "next-turn", "a.png", b"photo one")  # sent again, another file
     other = _item(tmp_path, "b.png", b"photo two")
 
     async def run() -> None:
@@ -74,6 +75,8 @@ def test_same_bytes_are_encoded_once_per_tenant_and_options(tmp_path: Path) -> N
         assert isinstance(fresh, Encoding) and "changed" not in fresh.metadata
         await dispatch.encode("t2", [again])  # another tenant: encoded for it
         assert len(encoder.seen) == 3
+        await dispatch.encode("t1", [_item(tmp_path, "renamed.png", b"photo one")])
+        assert len(encoder.seen) == 4  # the name is part of what an encoder may report
         # other options are another key: they reach the encoder (which rejects these)
         [rejected] = await dispatch.encode("t1", [again], {"detail": "x"})
         assert isinstance(rejected, Exception)

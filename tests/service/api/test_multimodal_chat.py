@@ -140,3 +140,43 @@ def test_unsupported_and_hostile_attachments_are_refused(live_server: str) -> No
     # another file id that does not exist
     r = chat({"type": "file", "file": {"file_id": "file_doesnotexist"}})
     assert r.status_code == 404
+
+
+def _cache_hits(base: str, headers: dict[str, str]) -> float:
+    text = httpx.get(f"{base}/metrics", headers=headers, timeout=30).text
+    for line in text.splitlines():
+        if line.startswith('assistant_encode_cache_total{result="hit"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_an_image_resent_with_the_next_turn_is_not_encoded_again(live_server: str) -> None:
+    """A front end resends the conversation's image every turn: it is encoded once."""
+    headers = {"Authorization": f"Bearer {TEST_KEY}"}
+    image = {
+        "type": "image_url",
+        "image_url": {"url": f"data:image/png;base64,{_png(media.photo('chelsea'))}"},
+    }
+    first_turn = [
+        {"role": "user", "content": [{"type": "text", "text": "What animal is this?"}, image]}
+    ]
+
+    def chat(messages: list[dict]) -> dict:
+        body = {"model": MODEL, "messages": messages, "max_tokens": 16}
+        r = httpx.post(
+            f"{live_server}/v1/chat/completions", json=body, headers=headers, timeout=300
+        )
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    before = _cache_hits(live_server, headers)
+    one = chat(first_turn)
+    after_first = _cache_hits(live_server, headers)
+    reply = {"role": "assistant", "content": one["choices"][0]["message"]["content"]}
+    two = chat([*first_turn, reply, {"role": "user", "content": "What colour is its fur?"}])
+    assert after_first == before  # a new image: encoded
+    assert _cache_hits(live_server, headers) == after_first + 1  # the same image again: not
+    snippet = [c["snippet"] for c in one["citations"] if c["kind"] == "attachment"]
+    assert snippet and snippet == [
+        c["snippet"] for c in two["citations"] if c["kind"] == "attachment"
+    ]
