@@ -30,9 +30,14 @@ from tests.support.settings import AUTH, MODEL, child_env
 VISIBILITY_S = 10
 
 
-def coffee_png() -> str:
+def coffee_png(variant: int = 0) -> str:
+    """The coffee photo as a base64 PNG; each ``variant`` other bytes (one pixel differs), so
+    the encode cache cannot answer it: it needs a worker."""
     buffer = io.BytesIO()
-    mf.photo("coffee").resize((256, 192)).save(buffer, format="PNG")
+    img = mf.photo("coffee").resize((256, 192))
+    if variant:
+        img.putpixel((0, 0), (variant % 256, variant // 256 % 256, 7))
+    img.save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode()
 
 

@@ -13,8 +13,9 @@ Decided behaviour (README "Faults"):
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -42,14 +43,17 @@ def client(stack: Stack) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="module")
-def png() -> str:
-    return coffee_png()
+def png() -> Callable[[], str]:
+    """A new image each call: one already encoded would be answered from the encode cache
+    (no worker needed), and these calls are about what happens when one is needed."""
+    variants = itertools.count(1)
+    return lambda: coffee_png(next(variants))
 
 
 def test_worker_sigkill_loses_no_job_and_text_chat_keeps_answering(
-    stack: Stack, client: httpx.Client, png: str
+    stack: Stack, client: httpx.Client, png: Callable[[], str]
 ) -> None:
-    assert client.post("/v1/chat/completions", json=image_chat(png)).status_code == 200
+    assert client.post("/v1/chat/completions", json=image_chat(png())).status_code == 200
     traffic = Traffic(stack.base).start()
     files = [upload(client, f"note{i}.md", DOC.format(i=i).encode()) for i in range(4)]
     jobs = [submit_ingest(client, f) for f in files]
@@ -57,7 +61,7 @@ def test_worker_sigkill_loses_no_job_and_text_chat_keeps_answering(
     killed_at = time.monotonic()
     jobs += [submit_ingest(client, upload(client, "late.md", DOC.format(i=9).encode()))]
     started = time.monotonic()
-    response = client.post("/v1/chat/completions", json=image_chat(png))
+    response = client.post("/v1/chat/completions", json=image_chat(png()))
     assert response.status_code == 503, response.text
     assert "within" in response.json()["error"]["message"]
     assert time.monotonic() - started < 30  # bounded by workers.result_timeout_s, not forever
@@ -68,11 +72,11 @@ def test_worker_sigkill_loses_no_job_and_text_chat_keeps_answering(
     assert states == dict.fromkeys(jobs, "succeeded"), (states, stack.logs("api"))
     during = traffic.since(killed_at)
     assert during and set(during) == {200}, sorted(set(statuses))
-    assert client.post("/v1/chat/completions", json=image_chat(png)).status_code == 200
+    assert client.post("/v1/chat/completions", json=image_chat(png())).status_code == 200
 
 
 def test_redis_restart_gives_503_then_recovers_and_loses_no_job(
-    stack: Stack, client: httpx.Client, png: str
+    stack: Stack, client: httpx.Client, png: Callable[[], str]
 ) -> None:
     traffic = Traffic(stack.base).start()
     stack.redis.stop()  # SIGTERM: redis-server flushes its AOF and exits
@@ -82,7 +86,7 @@ def test_redis_restart_gives_503_then_recovers_and_loses_no_job(
         assert ready.status_code == 503
         assert ready.json()["checks"]["workers"] != "ok"
         started = time.monotonic()
-        response = client.post("/v1/chat/completions", json=image_chat(png))
+        response = client.post("/v1/chat/completions", json=image_chat(png()))
         assert response.status_code == 503, response.text
         assert "task queue is unavailable" in response.json()["error"]["message"]
         assert time.monotonic() - started < 15
@@ -97,7 +101,9 @@ def test_redis_restart_gives_503_then_recovers_and_loses_no_job(
     ).json()
     assert wait_jobs(client, [job], timeout=90) == {job: "succeeded"}, stack.logs("api")
     assert wait_for(
-        lambda: client.post("/v1/chat/completions", json=image_chat(png)).status_code == 200, 60, 1
+        lambda: client.post("/v1/chat/completions", json=image_chat(png())).status_code == 200,
+        60,
+        1,
     )
     traffic.stop()
     outage = [s for when, s in traffic.results if down_at <= when < up_at]
