@@ -66,11 +66,8 @@ def _digest(item: MediaItem) -> str:
     blob = item.metadata.get("blob")
     if isinstance(blob, dict) and isinstance(blob.get("sha256"), str):
         return str(blob["sha256"])
-    hasher = hashlib.sha256()
     with item.path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            hasher.update(block)
-    return hasher.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 class CachedDispatch:

@@ -35,20 +35,17 @@ class TextReader:
 
         self.engine: Any = RapidOCR()
         self.det: Any = self.engine.text_det
-        self._pre = DetPreProcess
         full = DetPreProcess(DET_MAX_SIDE, "max", self.det.mean, self.det.std)
         # detection at the image's own size, at most DET_MAX_SIDE on the long side (the
         # default's "min" scaling blows a 600x400 photo up to 1104x736)
         self.det.get_preprocess = lambda _max_side: full
-        self._gates: dict[int, Any] = {}
 
     def has_text(self, bgr: Any) -> bool:
         """Whether detection at low resolution finds any text box."""
+        from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
+
         height, width = bgr.shape[:2]
-        side = gate_side(width, height)
-        pre = self._gates.get(side)
-        if pre is None:
-            pre = self._gates[side] = self._pre(side, "max", self.det.mean, self.det.std)
+        pre = DetPreProcess(gate_side(width, height), "max", self.det.mean, self.det.std)
         preds = self.det.infer(pre(bgr))[0]
         boxes, _scores = self.det.postprocess_op(preds, (height, width))
         return len(self.det.filter_tag_det_res(boxes, (height, width))) > 0
@@ -56,7 +53,8 @@ class TextReader:
     def read(
         self, img: PILImage.Image, min_score: float, gate: bool = True
     ) -> list[dict[str, Any]] | None:
-        """The lines read, in reading order; None when the gate found no text (not read)."""
+        """The lines read from an RGB image, in reading order; None when the gate found no
+        text (not read)."""
         import numpy as np
         from PIL import Image
 
@@ -66,7 +64,7 @@ class TextReader:
             img = img.resize(
                 (round(img.width * scale), round(img.height * scale)), Image.Resampling.BICUBIC
             )
-        bgr = np.ascontiguousarray(np.asarray(img.convert("RGB"))[:, :, ::-1])
+        bgr = np.ascontiguousarray(np.asarray(img)[:, :, ::-1])
         if gate and not self.has_text(bgr):
             return None
         result, _elapsed = self.engine(bgr)
