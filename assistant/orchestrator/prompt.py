@@ -103,7 +103,8 @@ def build_messages(
     context_sentences: int = 0,
 ) -> tuple[list[BaseMessage], list[Citation]]:
     """The model's messages and the citations their numbers stand for. ``context_sentences``:
-    each retrieved chunk cut to that many sentences nearest the question (0: whole)."""
+    each retrieved chunk cut to that many sentences nearest the question, and one that shares
+    no word with it left out while another does (0: whole chunks, all of them)."""
     citations: list[Citation] = []
     blocks: list[str] = []
     media: list[dict[str, Any]] = []  # raw media for a model that reads it, after the question
@@ -126,6 +127,8 @@ def build_messages(
     if context_sentences:
         texts = nearest_sentences(question, texts, context_sentences)
     for hit, text in zip(hits, texts, strict=True):
+        if not text:  # shares no word with the question while another source does
+            continue
         citation = hit_citation(len(citations) + 1, hit)
         citations.append(citation)
         blocks.append(source_block(citation, text))

@@ -47,6 +47,43 @@ def test_short_or_unrelated_chunks_are_kept_whole() -> None:
     assert nearest_sentences("Who painted the Mona Lisa?", [POLICY], keep=1) == [POLICY]
 
 
+def test_a_chunk_that_shares_no_question_word_is_left_out_beside_one_that_does() -> None:
+    invoice = "Subtotal: 7,640 euros. Total due: 9,168 euros."
+    cut = nearest_sentences("How much is the meal allowance?", [POLICY, invoice], keep=1)
+    assert cut == ["The daily meal allowance is 55 euros.", ""]
+    # when none shares a word, none is singled out
+    assert nearest_sentences("Who painted it?", [POLICY, invoice], 1) == [POLICY, invoice]
+
+
+def test_the_left_out_source_gets_no_number_and_the_others_stay_in_sequence() -> None:
+    def hit(n: int, text: str) -> Hit:
+        return Hit(id=f"d{n}#0", text=text, metadata={"source": f"doc{n}.md"}, distance=0.3)
+
+    invoice = "Subtotal: 7,640 euros. Total due: 9,168 euros."
+    turns = [ChatTurn("user", "Is alcohol reimbursed on trips?")]
+    messages, citations = build_messages(
+        turns, [hit(1, invoice), hit(2, POLICY)], [], context_sentences=2
+    )
+    assert [(c.index, c.source) for c in citations] == [(1, "doc2.md")]
+    prompt = str(messages[-1].content)
+    assert "9,168" not in prompt and '<source id="1" name="doc2.md">' in prompt
+
+
+def test_wrapped_lines_are_one_sentence_and_markdown_lines_their_own() -> None:
+    text = (
+        "The removable battery stores 540 watt-hours and charges in 4.5 hours with\n"
+        "the supplied charger.\n## Price\n- a list item\n| a | b |\nThe price is\n2,390 euros."
+    )
+    assert sentences(text) == [
+        "The removable battery stores 540 watt-hours and charges in 4.5 hours with the "
+        "supplied charger.",
+        "## Price",
+        "- a list item",
+        "| a | b |",
+        "The price is 2,390 euros.",
+    ]
+
+
 def test_lines_and_sentences_split() -> None:
     assert sentences("# Title\n\nOne. Two 4.5 kg.\n| a | b |") == [
         "# Title",
