@@ -15,7 +15,8 @@ these models, so a change of shape fails on both sides at once, in one place.
 
 Vectors travel packed (float32 bytes in base64), not as JSON floats: an encoding's vectors, the
 item's and its segments', are lifted out of it into ``vectors`` by ``ok_result`` and put back
-by ``result_from_payload`` (20 frame vectors of 512: 219 KB as JSON floats, 58 KB packed; bench/bench_payloads.py).
+by ``result_from_payload``, exactly for the float32 vectors models give (20 frame vectors of 512:
+219 KB as JSON floats, 58 KB packed; bench/bench_payloads.py).
 """
 
 from __future__ import annotations
