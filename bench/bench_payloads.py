@@ -22,6 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from assistant.dispatch.payloads import ItemResult, ok_result, result_from_payload
+from assistant.errors import AssistantError
 from assistant.plugins.contract import Encoding, Modality, Segment
 
 RNG = np.random.default_rng(0)
@@ -52,41 +53,44 @@ def video(frames: int = 20) -> Encoding:
     )
 
 
-def floats(encoding: Encoding) -> Encoding:
-    wire = json.dumps(ItemResult(ok=True, encoding=encoding).model_dump(mode="json"))
-    back = ItemResult.model_validate(json.loads(wire)).encoding
-    assert back is not None
-    return back
+def floats_wire(encoding: Encoding) -> str:
+    return json.dumps(ItemResult(ok=True, encoding=encoding).model_dump(mode="json"))
 
 
-def packed(encoding: Encoding) -> Encoding:
-    wire = json.dumps(ok_result(encoding).model_dump(mode="json"))
-    back = result_from_payload(json.loads(wire))
-    assert isinstance(back, Encoding)
-    return back
+def floats_read(wire: str) -> Encoding | None:
+    return ItemResult.model_validate(json.loads(wire)).encoding
 
 
-def size(way: Callable[[Encoding], Encoding], encoding: Encoding) -> int:
-    if way is floats:
-        return len(json.dumps(ItemResult(ok=True, encoding=encoding).model_dump(mode="json")))
-    return len(json.dumps(ok_result(encoding).model_dump(mode="json")))
+def packed_wire(encoding: Encoding) -> str:
+    return json.dumps(ok_result(encoding).model_dump(mode="json"))
 
 
-def ms(way: Callable[[Encoding], Encoding], encoding: Encoding, n: int = 200) -> float:
+def packed_read(wire: str) -> Encoding | AssistantError:
+    return result_from_payload(json.loads(wire))
+
+
+Way = tuple[Callable[[Encoding], str], Callable[[str], object]]
+FLOATS: Way = (floats_wire, floats_read)
+PACKED: Way = (packed_wire, packed_read)
+
+
+def measure(way: Way, encoding: Encoding, n: int = 200) -> tuple[int, float]:
+    """Bytes on the wire and the median milliseconds of writing and reading it back."""
+    write, read = way
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
-        assert way(encoding) == encoding
+        back = read(write(encoding))
         times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
+        assert back == encoding
+    return len(write(encoding)), statistics.median(times)
 
 
 def main() -> None:
     print("| result | JSON floats | packed | ratio |")
     print("|---|---|---|---|")
     for label, encoding in (("image, 1 vector", image()), ("video, 20 frame vectors", video())):
-        b0, b1 = size(floats, encoding), size(packed, encoding)
-        t0, t1 = ms(floats, encoding), ms(packed, encoding)
+        (b0, t0), (b1, t1) = measure(FLOATS, encoding), measure(PACKED, encoding)
         print(f"| {label} | {b0 / 1024:.1f} KB, {t0:.2f} ms | {b1 / 1024:.1f} KB, {t1:.2f} ms "
               f"| x{b1 / b0:.2f} bytes, x{t1 / t0:.2f} time |")  # fmt: skip
 
