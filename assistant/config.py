@@ -194,6 +194,8 @@ class WorkerSettings(BaseModel):
     # run encoders in the API process instead of Celery workers (tests, tiny installs)
     in_process: bool = False
     concurrency: int = Field(1, ge=1)
+    # CPU threads each pool process's models use; 0: the cores shared out among the processes
+    threads_per_process: int = Field(0, ge=0)
     soft_time_limit_s: int = Field(600, ge=1)
     time_limit_s: int = Field(660, ge=1)
     visibility_timeout_s: int = Field(120, ge=10)

@@ -19,7 +19,7 @@ from assistant.config import Settings, get_settings
 from assistant.dispatch import names
 from assistant.logs import setup_logging
 from assistant.plugins.registry import Registry, registry_for
-from workers import gpu
+from workers import gpu, threads
 from workers.startup import NAME_ENV, QUEUES_ENV
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,8 @@ def run_worker(
         )
     if any(q.startswith("cuda.") for q in chosen):
         chosen, concurrency = _gpu_start(settings, registry, chosen, concurrency)
+    pool = concurrency or settings.workers.concurrency
+    threads.export(threads.thread_budget(settings.workers.threads_per_process, pool))
     slug = re.sub(r"[^a-z0-9]+", "-", "-".join(chosen).lower()).strip("-")[:40]
     node = name or f"{slug}-{os.getpid()}@{socket.gethostname()}"
     # read by each pool process (workers/startup.py) before the app is imported

@@ -38,6 +38,7 @@ from assistant.dispatch.celery_app import make_celery
 from assistant.dispatch.local import LoadedEncoders
 from assistant.embeddings import TextEmbedder
 from assistant.plugins.registry import registry_for
+from workers import threads
 from workers.gpu import skipped_from_env
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ class WorkerRuntime:
 
     def __post_init__(self) -> None:
         registry = registry_for(self.settings)
+        for encoder in registry.encoders.values():
+            encoder.threads = threads.budget_here()
         for name in skipped_from_env():  # over this GPU worker's memory budget (workers/gpu.py)
             registry.encoders.pop(name, None)
         self.encoders = LoadedEncoders(registry)
@@ -114,6 +117,7 @@ def _load_in_child(**_: Any) -> None:
     tracing.setup_tracing(rt.settings.tracing, service="worker")  # per pool process
     started = time.perf_counter()
     loaded = rt.preload()
+    threads.apply_here()
     log.info(
         "pool process %d loaded %s in %.1f s", os.getpid(), loaded, time.perf_counter() - started
     )

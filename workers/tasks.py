@@ -14,6 +14,7 @@ from typing import Any
 from assistant.dispatch import names
 from assistant.dispatch.payloads import EmbedRequest, EncodeRequest
 from assistant.errors import AssistantError
+from workers import threads
 from workers.app import app
 from workers.encode import TransientError, embed_texts, encode_items
 from workers.startup import runtime
@@ -63,4 +64,6 @@ def ping() -> dict[str, Any]:
         "queues": rt.queues,
         "encoders": rt.hosted(),
         "load_errors": rt.load_errors,
+        "threads": threads.budget_here(),
+        "torch_threads": threads.torch_threads(),
     }

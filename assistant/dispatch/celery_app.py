@@ -36,10 +36,12 @@ def restore_interval(settings: Settings) -> int:
     return max(1, min(10, settings.workers.visibility_timeout_s // 10))
 
 
-def make_celery(settings: Settings, name: str = "assistant") -> Celery:
+def make_celery(
+    settings: Settings, name: str = "assistant", app_class: type[Celery] = Celery
+) -> Celery:
     url = settings.workers.redis_url or DEFAULT_REDIS_URL
     w = settings.workers
-    celery = Celery(name, broker=url, backend=url, set_as_current=False)
+    celery = app_class(name, broker=url, backend=url, set_as_current=False)
     transport = {
         "visibility_timeout": w.visibility_timeout_s,
         "unacked_restore_interval": restore_interval(settings),
@@ -64,7 +66,9 @@ def make_celery(settings: Settings, name: str = "assistant") -> Celery:
         worker_cancel_long_running_tasks_on_connection_loss=True,
         # model loading happens in worker_process_init; the 4 s default would kill the child
         worker_proc_alive_timeout=300.0,
-        task_track_started=True,
+        # no STARTED state: nothing reads it (the API awaits the final state), and storing it
+        # cost every task a GET and a SETEX+PUBLISH transaction before its body ran
+        task_track_started=False,
         result_expires=3600,
         result_extended=False,
         task_default_queue=names.TEXT_QUEUE,

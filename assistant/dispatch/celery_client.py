@@ -20,7 +20,7 @@ from assistant import metrics, tracing
 from assistant.config import Settings
 from assistant.dispatch import heartbeats, names, propagation
 from assistant.dispatch.celery_app import make_celery
-from assistant.dispatch.results import ResultListener
+from assistant.dispatch.results import ListenedCelery, ResultListener
 from assistant.errors import AssistantError, EncoderFailed, ServiceUnavailable
 from assistant.logs import job_id
 
@@ -35,7 +35,7 @@ class CeleryClient:
         self.url = settings.workers.redis_url
         if not self.url:
             raise ServiceUnavailable("workers.redis_url is not set")
-        self.celery = make_celery(settings, name="assistant-api")
+        self.celery = make_celery(settings, name="assistant-api", app_class=ListenedCelery)
         self.timeout = settings.workers.result_timeout_s
         self.job_timeout = settings.workers.job_result_timeout_s
         self._listeners: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ResultListener] = (

@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from celery import states
+from celery import Celery, states
+from celery.backends.redis import RedisBackend
 
 log = logging.getLogger(__name__)
 
@@ -123,3 +124,25 @@ class ResultListener:
             await self.pubsub.aclose()  # type: ignore[no-untyped-call]
         with contextlib.suppress(Exception):
             await self.redis.aclose()
+
+
+class ListenedRedisBackend(RedisBackend):  # type: ignore[misc]
+    """The API's result backend: results are awaited by ResultListener, not by Celery.
+
+    Celery's Redis backend SUBSCRIBEs to a task's channel on every send and UNSUBSCRIBEs when
+    the returned AsyncResult is collected (on the event loop's thread, blocking it for a round
+    trip). That subscription is never read here: two Redis round trips per task for nothing,
+    and every result copied into a buffer nobody drains."""
+
+    def on_task_call(self, producer: Any, task_id: str) -> None:  # noqa: ARG002 - Celery calls it so
+        return None
+
+    def remove_pending_result(self, result: Any) -> Any:
+        return result
+
+
+class ListenedCelery(Celery):  # type: ignore[misc]
+    """A Celery app whose results arrive through ResultListener (see ListenedRedisBackend)."""
+
+    def _get_backend(self) -> ListenedRedisBackend:
+        return ListenedRedisBackend(app=self, url=self.conf.result_backend)

@@ -141,6 +141,9 @@ class Encoder(ABC, Generic[OptionsT]):
     # (plugins.device, plugins.devices) and the registry sets ``device``, so the queue follows
     devices: ClassVar[frozenset[Device]] = frozenset({Device.CPU})
     device: Device = Device.CPU
+    # CPU threads the host gives this encoder's models (None: the libraries' own default, every
+    # core); a worker sets it before load() so its pool processes do not oversubscribe the CPU
+    threads: int | None = None
     Options: type[OptionsT] = NoOptions  # type: ignore[assignment]  # Encoder[NoOptions]
     default_batch_size: ClassVar[int] = 1
     # batch sizes per device (a GPU takes far larger batches); default_batch_size otherwise

@@ -72,9 +72,11 @@ class VideoEncoder(Encoder[VideoOptions]):
             if self._vision is None:
                 self._vision = VisionEncoder()
                 self._vision.device = self.device
+                self._vision.threads = self.threads
             if self._whisper is None:
                 self._whisper = WhisperEncoder()
                 self._whisper.device = self.device
+                self._whisper.threads = self.threads
         self._vision.load()
         self._whisper.load()
 

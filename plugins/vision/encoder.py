@@ -114,7 +114,7 @@ class VisionEncoder(Encoder[VisionOptions]):
             model.eval().to(self._torch_device)
             self._model = model
             self._torch = torch
-            self._ocr = TextReader()  # onnxruntime on the CPU, beside the GPU models
+            self._ocr = TextReader(self.threads)  # onnxruntime on the CPU, beside the GPUs
             self._embedder = (
                 get_embedder()
                 if self.device == Device.CPU

@@ -29,11 +29,12 @@ def gate_side(width: int, height: int) -> int:
 class TextReader:
     """RapidOCR with the gate. Not thread-safe to construct; calls are (onnxruntime is)."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int | None = None) -> None:
         from rapidocr_onnxruntime import RapidOCR
         from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
 
-        self.engine: Any = RapidOCR()
+        # onnxruntime's threads spin while they wait: more of them than cores starves others
+        self.engine: Any = RapidOCR(**({"intra_op_num_threads": threads} if threads else {}))
         self.det: Any = self.engine.text_det
         full = DetPreProcess(DET_MAX_SIDE, "max", self.det.mean, self.det.std)
         # detection at the image's own size, at most DET_MAX_SIDE on the long side (the

@@ -111,13 +111,19 @@ class RawSegment:
 class _FasterWhisper:
     backend = "faster-whisper"
 
-    def __init__(self, model_dir: Path, device: str, compute_type: str = "auto") -> None:
+    def __init__(
+        self, model_dir: Path, device: str, compute_type: str = "auto", threads: int | None = None
+    ) -> None:
         from faster_whisper import WhisperModel
 
         if compute_type == "auto":  # int8 on a CPU; float16 on a GPU (int8_float16 to save memory)
             compute_type = "int8" if device == "cpu" else "float16"
         self.model = WhisperModel(
-            str(model_dir), device=device, compute_type=compute_type, local_files_only=True
+            str(model_dir),
+            device=device,
+            compute_type=compute_type,
+            cpu_threads=threads or 0,  # 0: CTranslate2's default
+            local_files_only=True,
         )
         self.multilingual = bool(self.model.model.is_multilingual)
 
@@ -255,7 +261,7 @@ class WhisperEncoder(Encoder[WhisperOptions]):
             impl = (
                 _OpenAIWhisper(path, device)
                 if backend == "openai-whisper"
-                else _FasterWhisper(path, device, WhisperSettings().compute_type)
+                else _FasterWhisper(path, device, WhisperSettings().compute_type, self.threads)
             )
             self.model_label = model if not self._model_path else path.name
             self._impl = impl

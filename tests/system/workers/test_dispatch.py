@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from pathlib import Path
 
 import pytest
 
 from assistant.blobs import BlobStore
-from assistant.dispatch import CeleryDispatch
+from assistant.dispatch import CeleryDispatch, heartbeats
 from assistant.errors import UnprocessableMedia, UnsupportedMedia
 from assistant.orchestrator import ChatInput, ChatTurn
 from assistant.plugins.contract import Encoding, MediaItem
 from assistant.plugins.registry import registry_for
 from tests.support.cluster import Cluster
 from tests.support.plugins.slow import ECHO_TYPE
+from workers.threads import thread_budget
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -141,6 +143,48 @@ async def test_concurrent_requests_are_micro_batched(cluster: Cluster, tmp_path:
     assert sum(batches) == 24
     assert len(batches) < 24 and max(batches) > 1 and max(batches) <= 8
     await dispatch.client.aclose()
+
+
+async def test_a_task_is_awaited_through_one_subscription_and_its_final_state_only(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """The API's own listener is the only subscriber to a task's result (Celery's backend would
+    subscribe a second time on a connection nobody reads), and the worker publishes the final
+    state only (no STARTED write before the task body)."""
+    dispatch = dispatch_for(cluster)
+    states: list[str] = []
+    dispatch.client.state_hooks.append(lambda _id, meta: states.append(str(meta["status"])))
+    redis = heartbeats.connect(cluster.url)
+
+    def subscribes() -> int:
+        return int(redis.info("commandstats").get("cmdstat_subscribe", {}).get("calls", 0))
+
+    n = 12
+    before = subscribes()
+    for i in range(n):
+        path = tmp_path / f"one-{i}.echo"
+        path.write_text(f"one {i}")
+        [result] = await dispatch.encode("default", [MediaItem(path, ECHO_TYPE, path.name)])
+        assert isinstance(result, Encoding) and result.text == f"one {i}"
+    # one per task, and the listener's own channel once (two per task before)
+    assert subscribes() - before <= n + 1
+    assert states == ["SUCCESS"] * n
+    redis.close()
+    await dispatch.client.aclose()
+
+
+async def test_pool_processes_share_the_cores(cluster: Cluster) -> None:
+    """Each pool process's models get the cores divided among the processes, not all of them
+    each (threads that spin while they wait would starve the other processes)."""
+    image = cluster.wait_ready("cpu.image")  # one pool process, torch loaded (vision, MiniLM)
+    assert image["threads"] == thread_budget(0, 1)
+    assert image["torch_threads"] == image["threads"]
+    cluster.start_worker("pair", "cpu.threads-test", concurrency=2)
+    try:
+        pair = cluster.wait_ready("cpu.threads-test")
+        assert pair["threads"] == thread_budget(0, 2)
+    finally:
+        cluster.kill("pair", signal.SIGTERM)
 
 
 async def test_a_redelivered_encode_task_gives_the_same_result(
