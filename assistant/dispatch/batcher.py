@@ -1,26 +1,43 @@
 """Micro-batching on the dispatching side (a worker with prefetch 1 cannot gather messages).
 
-``MicroBatcher`` collects the items for one encoder (or the text embedder) and sends them as
-one task
+``MicroBatcher`` collects the items for one encoder (or the text embedder) and sends what is
+pending
 
-- at once when a full batch is ready;
 - at once when fewer tasks of that kind are in flight than there are worker processes
   consuming its queue (an idle system pays no wait);
 - otherwise (every consumer busy) when a task of that kind returns, or after the batching
   window at the latest.
 
-So batches form exactly when the workers are saturated, across concurrent API requests.
+So batches form exactly when the workers are saturated, across concurrent API requests. What is
+pending goes as tasks of at most the batch size, spread evenly over a multiple of the consumers
+(``spread``): the last 10 of a burst go to 2 workers as 5 + 5, not as a full batch of 8 and a
+task of 2, one worker working through the 8 while the other idles. (A full batch used to go at
+once, consumers busy or not; bench_workers.py showed those tails making batched vision slower
+than one task per image once each pool process had one core.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from assistant.dispatch import propagation
 from assistant.dispatch.protocol import task_sink
+
+
+def spread(count: int, max_batch: int, consumers: int) -> list[int]:
+    """Batch sizes for ``count`` items: at most ``max_batch`` each, as even as can be, over a
+    number of tasks that is a multiple of ``consumers`` (so no consumer is left idle at the end
+    while another works through a longer batch)."""
+    if count <= 0:
+        return []
+    tasks = math.ceil(count / max(1, max_batch))
+    tasks = min(count, math.ceil(tasks / max(1, consumers)) * max(1, consumers))
+    base, extra = divmod(count, tasks)
+    return [base + 1] * extra + [base] * (tasks - extra)
 
 
 @dataclass
@@ -61,13 +78,13 @@ class MicroBatcher:
 
     def _pump(self, timer: bool = False) -> None:
         self.pending = [e for e in self.pending if not e.future.done()]  # drop cancelled
-        while len(self.pending) >= self.max_batch:
-            self._flush(self.max_batch)
         if not self.pending:
             self._cancel_timer()
             return
-        if timer or self.window_s <= 0 or self.inflight < self.parallelism():
-            self._flush(len(self.pending))
+        consumers = self.parallelism()
+        if timer or self.window_s <= 0 or self.inflight < consumers:
+            for size in spread(len(self.pending), self.max_batch, consumers):
+                self._flush(size)
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self.window_s, self._on_timer)
 
