@@ -144,5 +144,7 @@ class ListenedRedisBackend(RedisBackend):  # type: ignore[misc]
 class ListenedCelery(Celery):  # type: ignore[misc]
     """A Celery app whose results arrive through ResultListener (see ListenedRedisBackend)."""
 
+    # Celery builds a backend per thread here; ``backend_cls`` would drop the URL (celery is
+    # pinned, and tests/system/workers/test_dispatch.py counts the subscriptions per task)
     def _get_backend(self) -> ListenedRedisBackend:
         return ListenedRedisBackend(app=self, url=self.conf.result_backend)
