@@ -60,8 +60,9 @@ class WorkerRuntime:
 
     def __post_init__(self) -> None:
         registry = registry_for(self.settings)
+        budget = threads.budget_here()
         for encoder in registry.encoders.values():
-            encoder.threads = threads.budget_here()
+            encoder.threads = budget
         for name in skipped_from_env():  # over this GPU worker's memory budget (workers/gpu.py)
             registry.encoders.pop(name, None)
         self.encoders = LoadedEncoders(registry)

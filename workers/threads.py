@@ -52,7 +52,7 @@ def budget_here() -> int | None:
     return None
 
 
-def apply_here() -> int | None:
+def apply_here() -> None:
     """Size torch's thread pool in this process to the budget, when torch is loaded (it may have
     been imported before the fork, before OMP_NUM_THREADS was set). Encoders get the budget as
     ``Encoder.threads`` for their own runtimes (onnxruntime, CTranslate2)."""
@@ -60,7 +60,6 @@ def apply_here() -> int | None:
     torch = sys.modules.get("torch")
     if threads is not None and torch is not None:
         torch.set_num_threads(threads)
-    return threads
 
 
 def torch_threads() -> int | None:

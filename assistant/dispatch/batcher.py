@@ -34,8 +34,9 @@ def spread(count: int, max_batch: int, consumers: int) -> list[int]:
     while another works through a longer batch)."""
     if count <= 0:
         return []
+    consumers = max(1, consumers)
     tasks = math.ceil(count / max(1, max_batch))
-    tasks = min(count, math.ceil(tasks / max(1, consumers)) * max(1, consumers))
+    tasks = min(count, math.ceil(tasks / consumers) * consumers)
     base, extra = divmod(count, tasks)
     return [base + 1] * extra + [base] * (tasks - extra)
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
-
 from assistant.dispatch.batcher import Entry, MicroBatcher, spread
 
 
@@ -31,7 +29,6 @@ def _recording_batcher(batches: list[list[Any]], consumers: int, max_batch: int)
     return MicroBatcher(send, max_batch, window_s=0.5, parallelism=lambda: consumers)
 
 
-@pytest.mark.asyncio
 async def test_an_idle_system_sends_at_once_and_a_busy_one_batches_evenly() -> None:
     batches: list[list[Any]] = []
     batcher = _recording_batcher(batches, consumers=2, max_batch=8)
@@ -44,7 +41,6 @@ async def test_an_idle_system_sends_at_once_and_a_busy_one_batches_evenly() -> N
     assert sorted(p for b in batches for p in b) == list(range(12))
 
 
-@pytest.mark.asyncio
 async def test_a_busy_system_sends_batches_of_at_most_the_batch_size() -> None:
     batches: list[list[Any]] = []
     batcher = _recording_batcher(batches, consumers=1, max_batch=4)
