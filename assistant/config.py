@@ -90,8 +90,13 @@ class RetrievalSettings(BaseModel):
     chunk_size: int = Field(800, ge=100, le=8000)
     chunk_overlap: int = Field(100, ge=0)
     # each retrieved chunk cut to its N sentences nearest the question before the model reads
-    # it (0: whole chunks); citations keep the whole chunk (orchestrator/compress.py)
-    context_sentences: int = Field(3, ge=0, le=50)
+    # it (0: whole chunks); citations keep the whole chunk (orchestrator/compress.py). Unset:
+    # 1 for the local model (a 135M model answers best from least), whole chunks for an
+    # upstream server (provider=openai), which reads them well
+    context_sentences: int | None = Field(None, ge=0, le=50)
+    # with sentences cut: a chunk whose nearest sentence scores under this fraction of the
+    # best chunk's is left out (0: only a chunk that shares no word with the question)
+    context_relative_score: float = Field(0.6, ge=0.0, le=1.0)
     hnsw_construction_ef: int = Field(400, ge=16)
     hnsw_search_ef: int = Field(200, ge=10)
     hnsw_m: int = Field(16, ge=4)

@@ -70,13 +70,13 @@ def settings_for(variant: str, data_dir: Path) -> Any:
 
     from assistant.config import Settings
 
-    settings = Settings(storage={"data_dir": data_dir}, api={"api_keys": [SecretStr("x")]})
-    if variant != "default":
-        for pair in variant.split(","):
-            name, value = pair.split("=", 1)
-            current = getattr(settings.retrieval, name)
-            setattr(settings.retrieval, name, type(current)(value))
-    return settings
+    overrides = (
+        dict(pair.split("=", 1) for pair in variant.split(",")) if variant != "default" else {}
+    )
+    # the values are read as the settings read ASSISTANT_RETRIEVAL__* (validated, converted)
+    return Settings(
+        storage={"data_dir": data_dir}, api={"api_keys": [SecretStr("x")]}, retrieval=overrides
+    )
 
 
 async def ask(services: Any, case: dict[str, Any]) -> dict[str, Any]:

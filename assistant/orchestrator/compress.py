@@ -5,8 +5,14 @@ A small model reads every prompt token before its first (time to first token) an
 by nearby numbers. Each chunk is cut to its ``keep`` sentences that share the most question
 words, weighted by how rare each word is among all the candidate sentences (so "London" counts
 for more than the product name every sentence repeats); the kept sentences stay in document
-order. Words are compared by their first five letters, a crude stem that matches "charge" to
-"charging" and "assisting" to "assistance".
+order. Words are compared by their Snowball stems ("desks" and "desk", "charging" and "charge").
+
+A sentence is read with what it is about: the words of the headings above it and of its
+document's title count as its own ("The removable battery stores 540 watt-hours", under
+"Harbor E-Bike 2" and "Motor and battery"), so the document's one sentence that names the
+product does not win every question about it. Headings themselves are labels, not answers, and
+a Markdown table's rows are read as sentences that name their columns ("item: standing desk;
+quantity: 4; unit price: 640 euros."): a small model does not line up a row with its header.
 """
 
 from __future__ import annotations
@@ -15,6 +21,10 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import snowballstemmer
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 # a line of its own: a Markdown heading, table row, list item or quote, or after a blank line;
@@ -81,9 +91,20 @@ _STOP = frozenset(
 )
 
 
-def _terms(text: str) -> set[str]:
+_STEMMER = snowballstemmer.stemmer("english")
+_HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
+_TABLE_RULE = re.compile(r"^:?-+:?$")
+
+
+@lru_cache(maxsize=8192)
+def _stem(word: str) -> str:
+    return str(_STEMMER.stemWord(word))
+
+
+def _terms(text: str) -> frozenset[str]:
     words = (w.lower() for w in _WORD.findall(text))
-    return {w[:5] for w in words if w not in _STOP}
+    # a lone letter ("E" of "E-Bike") says nothing on its own; a lone digit ("2") may
+    return frozenset(_stem(w) for w in words if w not in _STOP and (len(w) > 1 or w.isdigit()))
 
 
 def _unwrapped(text: str) -> list[str]:
@@ -104,32 +125,108 @@ def _unwrapped(text: str) -> list[str]:
     return lines
 
 
+@dataclass(frozen=True)
+class _Unit:
+    """A sentence, heading or table row as the model reads it, with what it is about."""
+
+    text: str
+    heading: bool
+    about: frozenset[str]  # the terms of its title and of the headings above it
+    own_line: bool = False  # a heading or table row: rendered on a line of its own
+
+
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def _units(text: str, title: str = "") -> list[_Unit]:
+    units: list[_Unit] = []
+    headings: dict[int, str] = {}  # level -> the heading in force
+    columns: list[str] = []  # the current table's header, once its rule line is seen
+    titled = _terms(title)
+    about = titled
+    for line in _unwrapped(text):
+        if heading := _HEADING.match(line):
+            level = len(heading.group(1))
+            headings = {n: h for n, h in headings.items() if n < level}
+            headings[level] = heading.group(2)
+            about = titled.union(*(_terms(h) for h in headings.values()))
+            units.append(_Unit(line, True, about, own_line=True))
+            columns = []
+        elif line.startswith("|"):
+            cells = _cells(line)
+            if all(_TABLE_RULE.match(c) for c in cells) and units and units[-1].text[:1] == "|":
+                # the line before the rule is the header: its cells name the columns
+                columns = _cells(units.pop().text)
+            elif columns and len(cells) == len(columns):
+                row = "; ".join(
+                    f"{name}: {cell}" for name, cell in zip(columns, cells, strict=True)
+                )
+                units.append(_Unit(row + ".", False, about, own_line=True))
+            else:
+                units.append(_Unit(line, False, about, own_line=True))
+        else:
+            columns = []
+            own = bool(_OWN_LINE.match(line))
+            units.extend(
+                _Unit(part.strip(), False, about, own_line=own)
+                for part in _SENTENCE.split(line)
+                if part.strip()
+            )
+    return units
+
+
+def _render(units: Sequence[_Unit]) -> str:
+    out = ""
+    for i, unit in enumerate(units):
+        if i:
+            out += "\n" if unit.own_line or units[i - 1].own_line else " "
+        out += unit.text
+    return out
+
+
 def sentences(text: str) -> list[str]:
-    return [s.strip() for line in _unwrapped(text) for s in _SENTENCE.split(line) if s.strip()]
+    """The text's sentences, headings and table rows (read as sentences), in order."""
+    return [unit.text for unit in _units(text)]
 
 
-def nearest_sentences(question: str, chunks: Sequence[str], keep: int) -> list[str]:
-    """Each chunk cut to its ``keep`` sentences nearest the question (whole when it has no more
-    than that). A chunk that shares no word with the question while another does comes back
-    empty: beside the sources that name what was asked it only misleads a small model (the
-    invoice's total offered as the answer to a question about mileage). When none shares a
-    word, every chunk comes back whole."""
+def nearest_sentences(
+    question: str,
+    chunks: Sequence[str],
+    keep: int,
+    titles: Sequence[str] = (),
+    relative: float = 0.0,
+) -> list[str]:
+    """Each chunk cut to its ``keep`` sentences nearest the question (all of them when it has
+    no more than that; ``titles``: each chunk's document title, what its sentences are about).
+    A chunk that shares no word with the question while another does comes back empty, as does
+    one whose nearest sentence scores under ``relative`` times the best chunk's: beside the
+    sources that name what was asked they only mislead a small model (the invoice's total
+    offered as the answer to a question about mileage). When none shares a word, every chunk
+    comes back whole."""
     asked = _terms(question)
-    split = [sentences(c) for c in chunks]
-    terms = [[_terms(s) & asked for s in parts] for parts in split]  # the question's, per sentence
-    pool = sum(len(per_chunk) for per_chunk in terms)
-    seen_in = Counter(t for per_chunk in terms for found in per_chunk for t in found)
+    named = list(titles) + [""] * (len(chunks) - len(titles))
+    split = [[u for u in _units(c, t) if not u.heading] for c, t in zip(chunks, named, strict=True)]
+    # the question's terms each sentence has, its own or from what it is about
+    own = [[_terms(u.text) & asked for u in units] for units in split]
+    found = [
+        [mine | (u.about & asked) for u, mine in zip(units, per_chunk, strict=True)]
+        for units, per_chunk in zip(split, own, strict=True)
+    ]
+    pool = sum(len(per_chunk) for per_chunk in found)
+    seen_in = Counter(t for per_chunk in found for shared in per_chunk for t in shared)
     if not seen_in:
         return list(chunks)
     weight = {t: math.log(1 + pool / n) for t, n in seen_in.items()}
     out = []
-    for chunk, parts, found in zip(chunks, split, terms, strict=True):
-        scores = [sum(weight[t] for t in shared) for shared in found]
-        if not any(scores):
+    top = max(sum(weight[t] for t in shared) for per_chunk in found for shared in per_chunk)
+    for units, per_chunk, mine in zip(split, found, own, strict=True):
+        scores = [sum(weight[t] for t in shared) for shared in per_chunk]
+        if not any(scores) or max(scores) < relative * top:
             out.append("")
-        elif len(parts) <= keep:
-            out.append(chunk)
-        else:
-            best = sorted(range(len(parts)), key=lambda i: (-scores[i], i))[:keep]
-            out.append(" ".join(parts[i] for i in sorted(best)))
+            continue
+        # between equals, the sentence that says the words itself over one only about them
+        said = [sum(weight[t] for t in words) for words in mine]
+        best = sorted(range(len(units)), key=lambda i: (-scores[i], -said[i], i))[:keep]
+        out.append(_render([units[i] for i in sorted(best)]))
     return out

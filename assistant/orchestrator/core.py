@@ -60,6 +60,13 @@ class Orchestrator:
         )
         self.store = store
         self.settings = settings
+        # sentences per retrieved chunk the model reads (0: whole chunks); see RetrievalSettings
+        upstream = llm_settings is not None and llm_settings.provider == "openai"
+        self.context_sentences = (
+            settings.context_sentences
+            if settings.context_sentences is not None
+            else (0 if upstream else 1)
+        )
         self.dispatch = dispatch
         self.prepare_chain: Runnable[dict[str, Any], Prepared] = (
             # encoding attachments and retrieving run side by side: neither needs the other
@@ -115,7 +122,8 @@ class Orchestrator:
             chat.messages,
             state["hits"],
             state["findings"],
-            context_sentences=self.settings.context_sentences,
+            context_sentences=self.context_sentences,
+            relative_score=self.settings.context_relative_score,
         )
         # attachment n of the prompt: notes given in chat.findings come first
         first = len(chat.findings) + 1

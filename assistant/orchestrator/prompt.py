@@ -54,6 +54,16 @@ def hit_citation(index: int, hit: Hit) -> Citation:
     )
 
 
+def _about(hit: Hit) -> str:
+    """What a chunk is about: the headings it starts under, else its document's file name."""
+    meta = hit.metadata
+    headings = meta.get("headings")
+    if headings:
+        return str(headings)
+    name = str(meta.get("source", "")).rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[0]
+
+
 def _source_label(c: Citation) -> str:
     label = c.source.rsplit("/", 1)[-1]
     if c.start is not None:
@@ -101,10 +111,12 @@ def build_messages(
     hits: list[Hit],
     findings: list[Finding],
     context_sentences: int = 0,
+    relative_score: float = 0.0,
 ) -> tuple[list[BaseMessage], list[Citation]]:
     """The model's messages and the citations their numbers stand for. ``context_sentences``:
-    each retrieved chunk cut to that many sentences nearest the question, and one that shares
-    no word with it left out while another does (0: whole chunks, all of them)."""
+    each retrieved chunk cut to that many sentences nearest the question, and one whose nearest
+    scores under ``relative_score`` of the best chunk's, or that shares no word with the
+    question while another does, left out (0: whole chunks, all of them)."""
     citations: list[Citation] = []
     blocks: list[str] = []
     media: list[dict[str, Any]] = []  # raw media for a model that reads it, after the question
@@ -125,7 +137,8 @@ def build_messages(
     question = dialogue[asked].content if asked >= 0 else ""
     texts = [h.text for h in hits]
     if context_sentences:
-        texts = nearest_sentences(question, texts, context_sentences)
+        titles = [_about(h) for h in hits]
+        texts = nearest_sentences(question, texts, context_sentences, titles, relative_score)
     for hit, text in zip(hits, texts, strict=True):
         if not text:  # shares no word with the question while another source does
             continue

@@ -7,6 +7,7 @@ chunks of the document are deleted before the new ones are written.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,19 @@ __all__ = [
 ]
 
 
+_HEADING_LINE = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+
+def headings_after(text: str, in_force: dict[int, str]) -> dict[int, str]:
+    """The Markdown headings in force after ``text``, given those before it (level -> title)."""
+    headings = dict(in_force)
+    for match in _HEADING_LINE.finditer(text):
+        level = len(match.group(1))
+        headings = {n: h for n, h in headings.items() if n < level}
+        headings[level] = match.group(2)
+    return headings
+
+
 def document_id(tenant: str, source: str) -> str:
     return "doc_" + hashlib.sha256(f"{tenant}\x00{source}".encode()).hexdigest()[:32]
 
@@ -75,9 +89,14 @@ class Ingestor:
     ) -> list[Chunk]:
         chunks: list[Chunk] = []
         for section in sections:
+            in_force: dict[int, str] = {}  # Markdown heading level -> the heading over the text
             for piece in self.splitter.split_text(section.text):
                 if not piece.strip():
                     continue
+                # the headings a chunk starts under: what its first sentences are about
+                under = {"headings": " / ".join(in_force.values())} if in_force else {}
+                if media_type == "text/markdown":
+                    in_force = headings_after(piece, in_force)
                 index = len(chunks)
                 chunks.append(
                     Chunk(
@@ -89,6 +108,7 @@ class Ingestor:
                             "media_type": media_type,
                             "modality": "text",
                             "chunk": index,
+                            **under,
                             **section.metadata,
                         },
                     )

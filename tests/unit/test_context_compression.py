@@ -127,3 +127,89 @@ def test_a_follow_up_is_searched_with_the_question_before_it() -> None:
     assert retrieval_query(turns(first)) == first
     # an attachment sent alone asks nothing in words
     assert retrieval_query(turns(first, "")) == ""
+
+
+SHEET = """# Harbor E-Bike 2 — product sheet
+
+The Harbor E-Bike 2 is a city electric bicycle made by Lumen Cycles.
+
+## Motor and battery
+
+The rear hub motor has a rated power of 250 watts.
+The removable battery stores 540 watt-hours.
+"""
+INVOICE = """# Invoice 7731
+
+| item | quantity | unit price |
+|---|---|---|
+| ergonomic office chair | 12 | 310 euros |
+| standing desk | 4 | 640 euros |
+"""
+
+
+def test_a_sentence_counts_the_headings_above_it_so_the_one_naming_the_product_does_not_win() -> (
+    None
+):
+    # every word of the question but "capacity" is in the intro sentence; the battery sentence
+    # says "battery" itself and is about the Harbor E-Bike 2 through the sheet's title
+    [cut] = nearest_sentences("What is the battery capacity of the Harbor E-Bike 2?", [SHEET], 1)
+    assert cut == "The removable battery stores 540 watt-hours."
+
+
+def test_a_heading_is_a_label_never_the_sentence_kept() -> None:
+    [cut] = nearest_sentences("What does the invoice 7731 say?", [INVOICE], 1)
+    assert not cut.startswith("#")
+
+
+def test_a_table_row_is_read_as_a_sentence_naming_its_columns() -> None:
+    assert sentences(INVOICE)[1:] == [
+        "item: ergonomic office chair; quantity: 12; unit price: 310 euros.",
+        "item: standing desk; quantity: 4; unit price: 640 euros.",
+    ]
+    # "desks" finds "desk" (stems, not word forms)
+    [cut] = nearest_sentences("How many standing desks are on invoice 7731?", [INVOICE], 1)
+    assert cut == "item: standing desk; quantity: 4; unit price: 640 euros."
+
+
+def test_a_chunk_is_about_its_title_when_its_own_headings_are_elsewhere() -> None:
+    tail = "The frame carries a 7-year warranty. Delivery takes two weeks."
+    other = "The Harbor Ferry leaves at 9 o'clock."
+    cut = nearest_sentences(
+        "How long is the Harbor E-Bike 2 warranty?",
+        [tail, other],
+        1,
+        titles=["Harbor E-Bike 2 — product sheet / Price and warranty", "ferry timetable"],
+    )
+    assert cut[0] == "The frame carries a 7-year warranty."
+
+
+def test_a_chunk_far_weaker_than_the_best_is_left_out() -> None:
+    hotels = "The nightly hotel limit is 250 euros in London."
+    meals = "The daily meal limit is 55 euros."
+    question = "What is the nightly hotel limit in London?"
+    # "limit" is the meals chunk's only word of the question: a fraction of the hotels chunk's
+    assert nearest_sentences(question, [hotels, meals], 1, relative=0.6) == [hotels, ""]
+    assert nearest_sentences(question, [hotels, meals], 1) == [hotels, meals]
+
+
+def test_the_local_model_reads_one_sentence_per_chunk_and_an_upstream_one_whole_chunks() -> None:
+    from typing import cast
+
+    from langchain_core.language_models.chat_models import BaseChatModel
+
+    from assistant.config import LLMSettings, RetrievalSettings
+    from assistant.orchestrator import Orchestrator
+    from assistant.retrieval.store import VectorStore
+
+    def sentences_read(provider: str, **retrieval: int) -> int:
+        orchestrator = Orchestrator(
+            cast(BaseChatModel, None),
+            cast(VectorStore, None),
+            RetrievalSettings(**retrieval),
+            llm_settings=LLMSettings(provider=provider, base_url="http://127.0.0.1:9/v1"),
+        )
+        return orchestrator.context_sentences
+
+    assert sentences_read("local") == 1
+    assert sentences_read("openai") == 0
+    assert sentences_read("openai", context_sentences=3) == 3
