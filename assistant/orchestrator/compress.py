@@ -27,6 +27,9 @@ from functools import lru_cache
 import snowballstemmer
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+# clauses a semicolon joins are statements of their own ("the frame carries a 7-year warranty;
+# the motor and the battery a 2-year one"): a small model reads the one asked about best alone
+_CLAUSE = re.compile(r"(?<=;)\s+")
 # a line of its own: a Markdown heading, table row, list item or quote, or after a blank line;
 # other line breaks are a document's wrapping inside one sentence
 _OWN_LINE = re.compile(r"^\s*(#{1,6}\s|\||[-*+]\s|\d+[.)]\s|>)")
@@ -141,16 +144,17 @@ def _cells(line: str) -> list[str]:
 
 def _units(text: str, title: str = "") -> list[_Unit]:
     units: list[_Unit] = []
-    headings: dict[int, str] = {}  # level -> the heading in force
+    # level -> the heading in force; ``title`` is the path the chunk starts under ("Sheet /
+    # Price"), its parts taken as levels 1, 2, ... so the chunk's own headings replace them
+    headings = {n: part for n, part in enumerate(title.split(" / "), 1) if part.strip()}
+    about = frozenset().union(*(_terms(h) for h in headings.values()))
     columns: list[str] = []  # the current table's header, once its rule line is seen
-    titled = _terms(title)
-    about = titled
     for line in _unwrapped(text):
         if heading := _HEADING.match(line):
             level = len(heading.group(1))
             headings = {n: h for n, h in headings.items() if n < level}
             headings[level] = heading.group(2)
-            about = titled.union(*(_terms(h) for h in headings.values()))
+            about = frozenset().union(*(_terms(h) for h in headings.values()))
             units.append(_Unit(line, True, about, own_line=True))
             columns = []
         elif line.startswith("|"):
@@ -170,7 +174,8 @@ def _units(text: str, title: str = "") -> list[_Unit]:
             own = bool(_OWN_LINE.match(line))
             units.extend(
                 _Unit(part.strip(), False, about, own_line=own)
-                for part in _SENTENCE.split(line)
+                for sentence in _SENTENCE.split(line)
+                for part in _CLAUSE.split(sentence)
                 if part.strip()
             )
     return units

@@ -213,3 +213,20 @@ def test_the_local_model_reads_one_sentence_per_chunk_and_an_upstream_one_whole_
     assert sentences_read("local") == 1
     assert sentences_read("openai") == 0
     assert sentences_read("openai", context_sentences=3) == 3
+
+
+def test_a_heading_in_the_chunk_replaces_the_one_it_started_under() -> None:
+    chunk = (
+        "The frame is made of aluminium.\n\n## Price and warranty\n\n"
+        "The frame carries a 7-year warranty; the motor and the battery carry a 2-year warranty."
+    )
+    question = "How long is the frame warranty of the Harbor E-Bike 2?"
+    title = "Harbor E-Bike 2 — product sheet / Frame and weight"
+    # the motor's clause is about warranties, no longer about the frame: the frame's wins
+    assert nearest_sentences(question, [chunk], 1, [title]) == [
+        "The frame carries a 7-year warranty;"
+    ]
+
+
+def test_a_table_without_a_heading_above_it_is_read_too() -> None:
+    assert sentences("| a | b |\n|---|---|\n| 1 | 2 |") == ["a: 1; b: 2."]
