@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -94,14 +95,19 @@ _STOP = frozenset(
 )
 
 
-_STEMMER = snowballstemmer.stemmer("english")
+# a Snowball stemmer keeps the word it works on in itself: one per thread (prompts are built
+# on several at once), or two requests' words mix and wrong stems are cached for good
+_STEMMERS = threading.local()
 _HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
 _TABLE_RULE = re.compile(r"^:?-+:?$")
 
 
 @lru_cache(maxsize=8192)
 def _stem(word: str) -> str:
-    return str(_STEMMER.stemWord(word))
+    stemmer = getattr(_STEMMERS, "english", None)
+    if stemmer is None:
+        stemmer = _STEMMERS.english = snowballstemmer.stemmer("english")
+    return str(stemmer.stemWord(word))
 
 
 def _terms(text: str) -> frozenset[str]:
@@ -195,6 +201,12 @@ def sentences(text: str) -> list[str]:
     return [unit.text for unit in _units(text)]
 
 
+def _score(terms: frozenset[str], weight: dict[str, float]) -> float:
+    # fsum: the same total in any order a set iterates in (string hashes vary by process), so
+    # two sentences of equal words tie exactly and the tie-breaks decide, not rounding
+    return math.fsum(weight[t] for t in terms)
+
+
 def nearest_sentences(
     question: str,
     chunks: Sequence[str],
@@ -224,14 +236,14 @@ def nearest_sentences(
         return list(chunks)
     weight = {t: math.log(1 + pool / n) for t, n in seen_in.items()}
     out = []
-    top = max(sum(weight[t] for t in shared) for per_chunk in found for shared in per_chunk)
+    top = max(_score(shared, weight) for per_chunk in found for shared in per_chunk)
     for units, per_chunk, mine in zip(split, found, own, strict=True):
-        scores = [sum(weight[t] for t in shared) for shared in per_chunk]
+        scores = [_score(shared, weight) for shared in per_chunk]
         if not any(scores) or max(scores) < relative * top:
             out.append("")
             continue
         # between equals, the sentence that says the words itself over one only about them
-        said = [sum(weight[t] for t in words) for words in mine]
+        said = [_score(words, weight) for words in mine]
         best = sorted(range(len(units)), key=lambda i: (-scores[i], -said[i], i))[:keep]
         out.append(_render([units[i] for i in sorted(best)]))
     return out

@@ -230,3 +230,14 @@ def test_a_heading_in_the_chunk_replaces_the_one_it_started_under() -> None:
 
 def test_a_table_without_a_heading_above_it_is_read_too() -> None:
     assert sentences("| a | b |\n|---|---|\n| 1 | 2 |") == ["a: 1; b: 2."]
+
+
+def test_words_stemmed_on_many_threads_at_once_get_their_own_stems() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from assistant.orchestrator import compress
+
+    words = [f"{w}{n}ing" for n in range(400) for w in ("charg", "stand", "assist")]
+    with ThreadPoolExecutor(4) as pool:
+        stems = list(pool.map(compress._stem, words))
+    assert stems == [w[: -len("ing")] for w in words]
