@@ -10,7 +10,8 @@ is asked after its first question and the model's own answer to it; only the fol
 scored. An answer is right when it contains one of the expected strings (as a word) and does not
 say it does not know; an unanswerable question is right when the answer says so.
 
-Each variant is a set of settings (``name=value`` of ``retrieval.*``, or ``default``), run over
+Each variant is a set of settings (``name=value`` of ``retrieval.*``, ``llm.name=value``, or
+``default``), run over
 the same questions in the same run: accuracy per group, whether the expected document was the
 top source, prompt tokens and time to first token (the answer streamed).
 """
@@ -70,12 +71,19 @@ def settings_for(variant: str, data_dir: Path) -> Any:
 
     from assistant.config import Settings
 
-    overrides = (
-        dict(pair.split("=", 1) for pair in variant.split(",")) if variant != "default" else {}
-    )
-    # the values are read as the settings read ASSISTANT_RETRIEVAL__* (validated, converted)
+    retrieval: dict[str, str] = {}
+    llm: dict[str, str] = {}
+    for pair in variant.split(",") if variant != "default" else []:
+        name, value = pair.split("=", 1)
+        # "llm.name=value" sets an llm.* setting; a bare name is retrieval's
+        section, _, field = name.rpartition(".")
+        (llm if section == "llm" else retrieval)[field] = value
+    # the values are read as the settings read ASSISTANT_* variables (validated, converted)
     return Settings(
-        storage={"data_dir": data_dir}, api={"api_keys": [SecretStr("x")]}, retrieval=overrides
+        storage={"data_dir": data_dir},
+        api={"api_keys": [SecretStr("x")]},
+        retrieval=retrieval,
+        llm=llm,
     )
 
 

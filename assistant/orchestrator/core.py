@@ -67,6 +67,8 @@ class Orchestrator:
             if settings.context_sentences is not None
             else (0 if upstream else 1)
         )
+        beside = llm_settings.history_beside_sources if llm_settings else None
+        self.history_beside_sources = upstream if beside is None else beside
         self.dispatch = dispatch
         self.prepare_chain: Runnable[dict[str, Any], Prepared] = (
             # encoding attachments and retrieving run side by side: neither needs the other
@@ -124,6 +126,7 @@ class Orchestrator:
             state["findings"],
             context_sentences=self.context_sentences,
             relative_score=self.settings.context_relative_score,
+            history_beside_sources=self.history_beside_sources,
         )
         # attachment n of the prompt: notes given in chat.findings come first
         first = len(chat.findings) + 1

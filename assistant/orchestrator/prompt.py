@@ -112,11 +112,14 @@ def build_messages(
     findings: list[Finding],
     context_sentences: int = 0,
     relative_score: float = 0.0,
+    history_beside_sources: bool = True,
 ) -> tuple[list[BaseMessage], list[Citation]]:
     """The model's messages and the citations their numbers stand for. ``context_sentences``:
     each retrieved chunk cut to that many sentences nearest the question, and one whose nearest
     scores under ``relative_score`` of the best chunk's, or that shares no word with the
-    question while another does, left out (0: whole chunks, all of them)."""
+    question while another does, left out (0: whole chunks, all of them). Without
+    ``history_beside_sources`` the earlier turns are left out when knowledge-base sources are
+    given (they stay when none are: then the conversation is the context)."""
     citations: list[Citation] = []
     blocks: list[str] = []
     media: list[dict[str, Any]] = []  # raw media for a model that reads it, after the question
@@ -146,6 +149,8 @@ def build_messages(
         citations.append(citation)
         blocks.append(source_block(citation, text))
     history = _trim(dialogue[:asked] if asked >= 0 else dialogue)
+    if not history_beside_sources and any(c.kind != "attachment" for c in citations):
+        history = []
 
     system = SYSTEM + ("\n\n" + "\n".join(system_extra) if system_extra else "")
     messages: list[BaseMessage] = [SystemMessage(system)]

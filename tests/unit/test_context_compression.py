@@ -201,18 +201,20 @@ def test_the_local_model_reads_one_sentence_per_chunk_and_an_upstream_one_whole_
     from assistant.orchestrator import Orchestrator
     from assistant.retrieval.store import VectorStore
 
-    def sentences_read(provider: str, **retrieval: int) -> int:
+    def reads(provider: str, retrieval: dict[str, int], **llm: bool) -> tuple[int, bool]:
         orchestrator = Orchestrator(
             cast(BaseChatModel, None),
             cast(VectorStore, None),
-            RetrievalSettings(**retrieval),
-            llm_settings=LLMSettings(provider=provider, base_url="http://127.0.0.1:9/v1"),
+            RetrievalSettings.model_validate(retrieval),
+            llm_settings=LLMSettings(provider=provider, base_url="http://127.0.0.1:9/v1", **llm),
         )
-        return orchestrator.context_sentences
+        return orchestrator.context_sentences, orchestrator.history_beside_sources
 
-    assert sentences_read("local") == 1
-    assert sentences_read("openai") == 0
-    assert sentences_read("openai", context_sentences=3) == 3
+    # sentences per chunk, and the earlier turns beside the sources
+    assert reads("local", {}) == (1, False)
+    assert reads("openai", {}) == (0, True)
+    assert reads("openai", {"context_sentences": 3}, history_beside_sources=False) == (3, False)
+    assert reads("local", {}, history_beside_sources=True) == (1, True)
 
 
 def test_a_heading_in_the_chunk_replaces_the_one_it_started_under() -> None:
@@ -241,3 +243,20 @@ def test_words_stemmed_on_many_threads_at_once_get_their_own_stems() -> None:
     with ThreadPoolExecutor(4) as pool:
         stems = list(pool.map(compress._stem, words))
     assert stems == [w[: -len("ing")] for w in words]
+
+
+def test_without_history_beside_sources_the_small_model_reads_the_sources_not_its_answers() -> None:
+    hit = Hit(id="d#0", text=POLICY, metadata={"source": "policy.md"}, distance=0.2)
+    turns = [
+        ChatTurn("user", "What is the daily meal allowance?"),
+        ChatTurn("assistant", "The daily meal allowance is 55 euros."),
+        ChatTurn("user", "And what is the hotel limit in Paris?"),
+    ]
+    kept, _ = build_messages(turns, [hit], [], 1)
+    assert [m.type for m in kept] == ["system", "human", "ai", "human"]
+    cut, _ = build_messages(turns, [hit], [], 1, history_beside_sources=False)
+    assert [m.type for m in cut] == ["system", "human"]
+    assert "Paris" in str(cut[-1].content) and "55 euros" not in str(cut[-1].content)
+    # with no source the conversation is all there is to answer from: it stays
+    alone, _ = build_messages(turns, [], [], 1, history_beside_sources=False)
+    assert [m.type for m in alone] == ["system", "human", "ai", "human"]
