@@ -49,13 +49,14 @@ class LLMSettings(BaseModel):
     # encoders as tools the model may call (a tool-calling model behind provider=openai):
     # search_knowledge, look_closer, read_text, transcribe; bounded in rounds and time
     tools: bool = False
+    max_tool_rounds: int = Field(3, ge=1, le=10)
+    tool_budget_s: float = Field(60.0, gt=0)
+
     # the conversation's earlier turns in the prompt beside knowledge-base sources. Unset: not
     # for the local model (a 135M model repeats its earlier answer instead of reading the
     # sources; a follow-up's search already carries the question before it), yes for an
     # upstream server (provider=openai). Without sources the conversation is always given
     history_beside_sources: bool | None = None
-    max_tool_rounds: int = Field(3, ge=1, le=10)
-    tool_budget_s: float = Field(60.0, gt=0)
 
     @model_validator(mode="after")
     def _openai_needs_url(self) -> LLMSettings:
