@@ -30,10 +30,9 @@ def thread_budget(configured: int, pool_processes: int, cores: int | None = None
     else the cores divided among the pool processes (at least 1)."""
     if configured > 0:
         return configured
-    with contextlib.suppress(ValueError):
-        exported = int(os.environ.get("OMP_NUM_THREADS", ""))
-        if exported > 0:
-            return exported
+    exported = _positive_env("OMP_NUM_THREADS")
+    if exported is not None:
+        return exported
     return max(1, (cores or available_cores()) // max(1, pool_processes))
 
 
@@ -46,9 +45,14 @@ def export(threads: int) -> None:
 
 def budget_here() -> int | None:
     """This pool process's budget (None outside a worker started by ``assistant worker``)."""
+    return _positive_env(THREADS_ENV)
+
+
+def _positive_env(name: str) -> int | None:
+    """The variable as a count of threads; None when unset, not a number or not above 0."""
     with contextlib.suppress(ValueError):
-        threads = int(os.environ.get(THREADS_ENV, ""))
-        return threads if threads > 0 else None
+        value = int(os.environ.get(name, ""))
+        return value if value > 0 else None
     return None
 
 

@@ -5,6 +5,7 @@ an HTML page. Untrusted bytes: the API calls this through the decoder sandbox
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,21 @@ from assistant.media.validate import check_pdf
 MAX_PDF_PAGES = 2000
 MAX_PDF_OBJECTS = 500_000
 MAX_PDF_TEXT_CHARS = 20_000_000
+
+
+# a chunk's ``headings`` metadata: the Markdown headings it starts under, outermost first
+HEADINGS_SEPARATOR = " / "
+_HEADING_LINE = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+
+def headings_after(text: str, in_force: dict[int, str]) -> dict[int, str]:
+    """The Markdown headings in force after ``text``, given those before it (level -> title)."""
+    headings = dict(in_force)
+    for match in _HEADING_LINE.finditer(text):
+        level = len(match.group(1))
+        headings = {n: h for n, h in headings.items() if n < level}
+        headings[level] = match.group(2)
+    return headings
 
 
 @dataclass

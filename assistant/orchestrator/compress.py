@@ -27,6 +27,8 @@ from functools import lru_cache
 
 import snowballstemmer
 
+from assistant.media.documents import HEADINGS_SEPARATOR, headings_after
+
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 # clauses a semicolon joins are statements of their own ("the frame carries a 7-year warranty;
 # the motor and the battery a 2-year one"): a small model reads the one asked about best alone
@@ -98,7 +100,7 @@ _STOP = frozenset(
 # a Snowball stemmer keeps the word it works on in itself: one per thread (prompts are built
 # on several at once), or two requests' words mix and wrong stems are cached for good
 _STEMMERS = threading.local()
-_HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
+_HEADING = re.compile(r"^#{1,6}\s")
 _TABLE_RULE = re.compile(r"^:?-+:?$")
 
 
@@ -152,14 +154,14 @@ def _units(text: str, title: str = "") -> list[_Unit]:
     units: list[_Unit] = []
     # level -> the heading in force; ``title`` is the path the chunk starts under ("Sheet /
     # Price"), its parts taken as levels 1, 2, ... so the chunk's own headings replace them
-    headings = {n: part for n, part in enumerate(title.split(" / "), 1) if part.strip()}
+    headings = {
+        n: part for n, part in enumerate(title.split(HEADINGS_SEPARATOR), 1) if part.strip()
+    }
     about = frozenset().union(*(_terms(h) for h in headings.values()))
     columns: list[str] = []  # the current table's header, once its rule line is seen
     for line in _unwrapped(text):
-        if heading := _HEADING.match(line):
-            level = len(heading.group(1))
-            headings = {n: h for n, h in headings.items() if n < level}
-            headings[level] = heading.group(2)
+        if _HEADING.match(line):
+            headings = headings_after(line, headings)
             about = frozenset().union(*(_terms(h) for h in headings.values()))
             units.append(_Unit(line, True, about, own_line=True))
             columns = []
@@ -235,10 +237,10 @@ def nearest_sentences(
     if not seen_in:
         return list(chunks)
     weight = {t: math.log(1 + pool / n) for t, n in seen_in.items()}
+    scored = [[_score(shared, weight) for shared in per_chunk] for per_chunk in found]
+    top = max(max(scores, default=0.0) for scores in scored)
     out = []
-    top = max(_score(shared, weight) for per_chunk in found for shared in per_chunk)
-    for units, per_chunk, mine in zip(split, found, own, strict=True):
-        scores = [_score(shared, weight) for shared in per_chunk]
+    for units, scores, mine in zip(split, scored, own, strict=True):
         if not any(scores) or max(scores) < relative * top:
             out.append("")
             continue

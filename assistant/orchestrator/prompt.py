@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import PurePosixPath
 from typing import Any
 
 from langchain_core.messages import (
@@ -60,8 +61,7 @@ def _about(hit: Hit) -> str:
     headings = meta.get("headings")
     if headings:
         return str(headings)
-    name = str(meta.get("source", "")).rsplit("/", 1)[-1]
-    return name.rsplit(".", 1)[0]
+    return PurePosixPath(str(meta.get("source", ""))).stem
 
 
 def _source_label(c: Citation) -> str:

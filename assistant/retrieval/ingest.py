@@ -7,14 +7,19 @@ chunks of the document are deleted before the new ones are written.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.config import RetrievalSettings
 from assistant.errors import AssistantError, UnprocessableMedia
-from assistant.media.documents import Section, extract_sections, sniff_text_type
+from assistant.media.documents import (
+    HEADINGS_SEPARATOR,
+    Section,
+    extract_sections,
+    headings_after,
+    sniff_text_type,
+)
 from assistant.retrieval.store import Chunk, VectorStore
 from assistant.store import Database, Document
 
@@ -45,19 +50,6 @@ __all__ = [
     "iter_files",
     "sniff_text_type",
 ]
-
-
-_HEADING_LINE = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
-
-
-def headings_after(text: str, in_force: dict[int, str]) -> dict[int, str]:
-    """The Markdown headings in force after ``text``, given those before it (level -> title)."""
-    headings = dict(in_force)
-    for match in _HEADING_LINE.finditer(text):
-        level = len(match.group(1))
-        headings = {n: h for n, h in headings.items() if n < level}
-        headings[level] = match.group(2)
-    return headings
 
 
 def document_id(tenant: str, source: str) -> str:
@@ -94,7 +86,7 @@ class Ingestor:
                 if not piece.strip():
                     continue
                 # the headings a chunk starts under: what its first sentences are about
-                under = {"headings": " / ".join(in_force.values())} if in_force else {}
+                under = {"headings": HEADINGS_SEPARATOR.join(in_force.values())} if in_force else {}
                 if media_type == "text/markdown":
                     in_force = headings_after(piece, in_force)
                 index = len(chunks)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import cast
 
 from assistant.config import RetrievalSettings
-from assistant.media.documents import Section
-from assistant.retrieval.ingest import Ingestor, headings_after
+from assistant.media.documents import Section, headings_after
+from assistant.retrieval.ingest import Ingestor
 from assistant.retrieval.store import VectorStore
 from assistant.store import Database
 
