@@ -187,6 +187,9 @@ class MediaLimits(BaseModel):
     decoder_max_files: int = Field(200, ge=1)
     # encodings kept by content hash, so a conversation resent each turn is encoded once (0: off)
     encode_cache_mb: int = Field(64, ge=0)
+    # with workers on Redis, encodings are shared there by every API process this long (0: each
+    # process keeps its own only); replicas without sticky sessions then encode a turn's image once
+    encode_cache_shared_s: int = Field(3600, ge=0)
 
 
 class PluginSettings(BaseModel):

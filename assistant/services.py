@@ -21,8 +21,8 @@ from assistant.attachments import AttachmentResolver
 from assistant.blobs import BlobStore, sweep_forever
 from assistant.chat.service import ChatService
 from assistant.config import Settings
-from assistant.dispatch import build_dispatch
-from assistant.dispatch.cache import CachedDispatch
+from assistant.dispatch import build_dispatch, uses_workers
+from assistant.dispatch.cache import CachedDispatch, SharedEncodings
 from assistant.dispatch.local import InProcessDispatch, LocalEmbedder
 from assistant.dispatch.protocol import Embedder, EncodeDispatch
 from assistant.embeddings import TextEmbedder
@@ -75,6 +75,8 @@ class Services:
     created: int = field(default_factory=lambda: int(time.time()))
     # the Slack bot of POST /slack/events, built on its first request (bots extra)
     slack_bot: Any | None = None
+    # the encodings this process shares with the others through Redis (closed with the rest)
+    shared_encodings: SharedEncodings | None = None
     _started: bool = field(default=False, repr=False)
     _sweeper: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -102,8 +104,15 @@ class Services:
         # what encodes for the services: the same bytes once (``dispatch`` stays the raw one,
         # for readiness, metrics and closing)
         encoding: EncodeDispatch = dispatch
+        shared: SharedEncodings | None = None
         if settings.media.encode_cache_mb and built:
-            encoding = CachedDispatch(dispatch, registry, settings.media.encode_cache_mb << 20)
+            if uses_workers(settings) and settings.media.encode_cache_shared_s:
+                shared = SharedEncodings(
+                    settings.workers.redis_url, settings.media.encode_cache_shared_s
+                )
+            encoding = CachedDispatch(
+                dispatch, registry, settings.media.encode_cache_mb << 20, shared
+            )
         llm = make_chat_model(settings.llm)
         orchestrator = Orchestrator(
             llm,
@@ -147,6 +156,7 @@ class Services:
             security=Security.build(settings, db),
             jobs=jobs,
             model_ids=model_ids,
+            shared_encodings=shared,
         )
 
     def served_models(self) -> dict[str, str]:
@@ -212,6 +222,8 @@ class Services:
             await self.jobs.aclose()
         with contextlib.suppress(Exception):
             await self.dispatch.aclose()
+        if self.shared_encodings is not None:
+            self.shared_encodings.close()
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.attachments.decoders.close)
         self._started = False

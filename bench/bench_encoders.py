@@ -220,11 +220,14 @@ def bench_ocr() -> None:
 
 
 def bench_resent(enc, items) -> None:
-    """A conversation's images sent again with the next turn: through the encode cache."""
+    """A conversation's images sent again with the next turn: through the encode cache, in the
+    same API process and in another one (a replica that reads them from Redis)."""
     import asyncio
+    import tempfile
 
-    from assistant.dispatch.cache import CachedDispatch
+    from assistant.dispatch.cache import CachedDispatch, SharedEncodings
     from assistant.dispatch.local import InProcessDispatch
+    from assistant.embedded import EmbeddedRedis
     from assistant.plugins import hookimpl
     from assistant.plugins.registry import Registry
 
@@ -236,7 +239,6 @@ def bench_resent(enc, items) -> None:
     registry = Registry()
     registry.add_plugin(Plugin(), "bench-vision")
     plain = InProcessDispatch(registry)
-    cached = CachedDispatch(plain, registry, 64 << 20)
 
     async def turn(dispatch) -> float:
         t0 = time.perf_counter()
@@ -244,16 +246,29 @@ def bench_resent(enc, items) -> None:
         assert all(not isinstance(r, BaseException) for r in results), results
         return time.perf_counter() - t0
 
-    async def run() -> tuple[float, float, float]:
-        again = await turn(plain)  # what every turn cost before
-        first = await turn(cached)
-        resent = await turn(cached)
-        return again, first, resent
+    with tempfile.TemporaryDirectory() as folder:
+        redis = EmbeddedRedis(Path(folder))
+        url = redis.start()
+        try:
+            one, other = (
+                CachedDispatch(plain, registry, 64 << 20, SharedEncodings(url, 600))
+                for _ in range(2)
+            )
 
-    again, first, resent = asyncio.run(run())
+            async def run() -> tuple[float, float, float, float]:
+                again = await turn(plain)  # what every turn cost before
+                first = await turn(one)
+                resent = await turn(one)
+                elsewhere = await turn(other)  # the next turn reached another replica
+                return again, first, resent, elsewhere
+
+            again, first, resent, elsewhere = asyncio.run(run())
+        finally:
+            redis.stop()
     print(
         f"  the {len(items)} images resent with the next turn: {again * 1000:.0f} ms encoded again "
-        f"(before), {resent * 1000:.1f} ms from the encode cache (first turn {first * 1000:.0f} ms)"
+        f"(before), {resent * 1000:.1f} ms from the encode cache (first turn {first * 1000:.0f} ms),"
+        f" {elsewhere * 1000:.1f} ms in another API process (from Redis)"
     )
 
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from assistant.dispatch.cache import CachedDispatch, EncodingCache
+import pytest
+
+from assistant.dispatch.cache import CachedDispatch, EncodingCache, SharedEncodings
 from assistant.dispatch.local import InProcessDispatch
 from assistant.errors import UnprocessableMedia
 from assistant.media import IMAGE_TYPES
 from assistant.plugins import Device, Encoder, Encoding, MediaItem, Modality, NoOptions, hookimpl
 from assistant.plugins.registry import Registry
+from tests.support.procs import free_port
 
 
 class CountingImages(Encoder[NoOptions]):
@@ -38,7 +42,7 @@ class CountingImages(Encoder[NoOptions]):
         return out
 
 
-def _setup() -> tuple[CachedDispatch, CountingImages]:
+def _setup(shared: SharedEncodings | None = None) -> tuple[CachedDispatch, CountingImages]:
     encoder = CountingImages()
 
     class Plugin:
@@ -48,7 +52,7 @@ def _setup() -> tuple[CachedDispatch, CountingImages]:
 
     registry = Registry()
     registry.add_plugin(Plugin(), "counting")
-    return CachedDispatch(InProcessDispatch(registry), registry, 1 << 20), encoder
+    return CachedDispatch(InProcessDispatch(registry), registry, 1 << 20, shared), encoder
 
 
 def _item(folder: Path, name: str, data: bytes) -> MediaItem:
@@ -101,8 +105,29 @@ def test_lru_stays_within_its_bytes() -> None:
     cache = EncodingCache(max_bytes=4000)
     for n in range(40):
         enc = Encoding(encoder="e", version="1", modality=Modality.IMAGE, text=f"{n:04d}" * 20)
-        cache.put(f"k{n}", enc)
+        cache.put(f"k{n}", enc.model_dump_json())
         cache.get("k0")  # used often: kept
     assert cache.get("k0") is not None and cache.get("k39") is not None
     assert cache.get("k1") is None
     assert 1 < len(cache) < 40
+
+
+def test_an_unreachable_shared_cache_is_a_miss_not_an_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis away: items are encoded (and kept in this process) as if there were no shared
+    tier, with one warning, and Redis is not asked again at once."""
+    shared = SharedEncodings(f"redis://127.0.0.1:{free_port()}/0", ttl_s=60)
+    dispatch, encoder = _setup(shared)
+    photo = _item(tmp_path, "a.png", b"photo one")
+
+    async def run() -> None:
+        for _ in range(3):
+            [outcome] = await dispatch.encode("t1", [photo])
+            assert isinstance(outcome, Encoding)
+
+    with caplog.at_level(logging.WARNING, logger="assistant.dispatch.cache"):
+        asyncio.run(run())
+    assert encoder.seen == [b"photo one"]  # the local tier answered the second and third
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "shared encode cache is skipped" in warnings[0], warnings

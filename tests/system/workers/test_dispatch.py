@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from assistant.orchestrator import ChatInput, ChatTurn
 from assistant.plugins.contract import Encoding, MediaItem
 from assistant.plugins.registry import registry_for
 from tests.support.cluster import Cluster
-from tests.support.plugins.slow import ECHO_TYPE
+from tests.support.plugins.slow import ECHO_TYPE, SLOW_TYPE
 from workers.threads import thread_budget
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -201,3 +202,43 @@ async def test_a_redelivered_encode_task_gives_the_same_result(
     second = await dispatch.client.call(TASK_ENCODE, kwargs, "cpu.image")
     assert first["results"] == second["results"]
     await dispatch.client.aclose()
+
+
+async def test_an_encoding_is_shared_by_every_api_process_through_redis(
+    cluster: Cluster, write_spec: Callable[[str, float], Path]
+) -> None:
+    """Two API processes (replicas behind a load balancer without sticky sessions): what one
+    encoded, the other answers from Redis; another tenant's request is encoded for it."""
+    import redis
+
+    from assistant.dispatch.cache import SharedEncodings
+    from assistant.services import Services
+
+    replicas = [Services.build(cluster.settings()) for _ in range(2)]
+    spec = write_spec("shared-cache", 0.0)
+
+    def encoded() -> int:
+        return sum(
+            1 for line in cluster.slow_lines() if line[0] == "start" and line[2] == "shared-cache"
+        )
+
+    async def encode(services: Services, tenant: str) -> Encoding:
+        dispatch = services.orchestrator.dispatch
+        assert dispatch is not None
+        [result] = await dispatch.encode(tenant, [MediaItem(spec, SLOW_TYPE, "spec.slow")])
+        assert isinstance(result, Encoding), result
+        return result
+
+    first = await encode(replicas[0], "default")
+    again = await encode(replicas[1], "default")
+    assert encoded() == 1
+    assert again.text == first.text and again.metadata == first.metadata
+    await encode(replicas[1], "other-tenant")
+    assert encoded() == 2
+    # kept for encode_cache_shared_s, not for good
+    client = redis.Redis.from_url(cluster.url)
+    ttls = [client.ttl(k) for k in client.scan_iter(f"{SharedEncodings.PREFIX}*")]
+    assert ttls and all(0 < t <= 3600 for t in ttls), ttls
+    client.close()
+    for services in replicas:
+        await services.aclose()
