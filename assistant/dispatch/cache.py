@@ -185,12 +185,11 @@ class CachedDispatch:
         metrics.ENCODE_CACHE.labels("miss").inc(len(items) - local - shared)
         return keys, results
 
-    def _keep(self, fresh: Mapping[str, Encoding]) -> None:
+    def _keep(self, fresh: Mapping[str, Encoding]) -> dict[str, str]:
         raw = {key: encoding.model_dump_json() for key, encoding in fresh.items()}
         for key, value in raw.items():
             self.cache.put(key, value)
-        if self.shared is not None:
-            self.shared.put_many(raw)
+        return raw
 
     async def encode(
         self, tenant: str, items: Sequence[MediaItem], options: Mapping[str, Any] | None = None
@@ -206,7 +205,9 @@ class CachedDispatch:
                 if key is not None and isinstance(outcome, Encoding) and not outcome.renditions:
                     fresh[key] = outcome
             if fresh:
-                await asyncio.to_thread(self._keep, fresh)
+                kept = self._keep(fresh)
+                if self.shared is not None:
+                    await asyncio.to_thread(self.shared.put_many, kept)
         return [r for r in results if r is not None]
 
     async def revoke(self, task_ids: Sequence[str]) -> None:
