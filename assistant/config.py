@@ -103,6 +103,11 @@ class RetrievalSettings(BaseModel):
     # with sentences cut: a chunk whose nearest sentence scores under this fraction of the
     # best chunk's is left out (0: only a chunk that shares no word with the question)
     context_relative_score: float = Field(0.6, ge=0.0, le=1.0)
+    # hybrid search: the keyword_pool nearest chunks ranked again by the question's words
+    # (names, numbers, identifiers: what a sentence embedding reads worst), the two rankings
+    # fused (retrieval/keywords.py)
+    hybrid: bool = True
+    keyword_pool: int = Field(300, ge=1, le=1000)
     hnsw_construction_ef: int = Field(400, ge=16)
     hnsw_search_ef: int = Field(200, ge=10)
     hnsw_m: int = Field(16, ge=4)

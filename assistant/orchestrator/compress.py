@@ -19,15 +19,12 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-
-import snowballstemmer
 
 from assistant.media.documents import HEADINGS_SEPARATOR, headings_after
+from assistant.retrieval.keywords import terms as _terms
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 # clauses a semicolon joins are statements of their own ("the frame carries a 7-year warranty;
@@ -36,86 +33,8 @@ _CLAUSE = re.compile(r"(?<=;)\s+")
 # a line of its own: a Markdown heading, table row, list item or quote, or after a blank line;
 # other line breaks are a document's wrapping inside one sentence
 _OWN_LINE = re.compile(r"^\s*(#{1,6}\s|\||[-*+]\s|\d+[.)]\s|>)")
-_WORD = re.compile(r"[^\W_]+(?:[.,]\d+)*", re.UNICODE)
-_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "of",
-        "in",
-        "on",
-        "at",
-        "to",
-        "for",
-        "from",
-        "by",
-        "with",
-        "and",
-        "or",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "it",
-        "its",
-        "this",
-        "that",
-        "what",
-        "which",
-        "who",
-        "whom",
-        "how",
-        "when",
-        "where",
-        "why",
-        "does",
-        "do",
-        "did",
-        "much",
-        "many",
-        "can",
-        "could",
-        "should",
-        "would",
-        "will",
-        "there",
-        "their",
-        "they",
-        "them",
-        "as",
-        "into",
-        "than",
-        "then",
-        "so",
-        "if",
-        "about",
-        "per",
-    ]
-)
-
-
-# a Snowball stemmer keeps the word it works on in itself: one per thread (prompts are built
-# on several at once), or two requests' words mix and wrong stems are cached for good
-_STEMMERS = threading.local()
 _HEADING = re.compile(r"^#{1,6}\s")
 _TABLE_RULE = re.compile(r"^:?-+:?$")
-
-
-@lru_cache(maxsize=8192)
-def _stem(word: str) -> str:
-    stemmer = getattr(_STEMMERS, "english", None)
-    if stemmer is None:
-        stemmer = _STEMMERS.english = snowballstemmer.stemmer("english")
-    return str(stemmer.stemWord(word))
-
-
-def _terms(text: str) -> frozenset[str]:
-    words = (w.lower() for w in _WORD.findall(text))
-    # a lone letter ("E" of "E-Bike") says nothing on its own; a lone digit ("2") may
-    return frozenset(_stem(w) for w in words if w not in _STOP and (len(w) > 1 or w.isdigit()))
 
 
 def _unwrapped(text: str) -> list[str]:

@@ -18,6 +18,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from assistant.config import RetrievalSettings, StorageSettings
 from assistant.embeddings import TextEmbedder, get_embedder
 from assistant.errors import ServiceUnavailable
+from assistant.retrieval.keywords import rerank
 
 _SAFE = re.compile(r"[^a-zA-Z0-9_-]")
 # a Chroma server answering a read of a collection whose HNSW segment is still being written
@@ -179,12 +180,22 @@ class VectorStore:
     def search(
         self, tenant: str, query: str, k: int, where: dict[str, Any] | None = None
     ) -> list[Hit]:
+        """The ``k`` best chunks for the query: its ``keyword_pool`` nearest by vector ranked
+        again by its words, the two rankings fused (``retrieval.hybrid``; see keywords.py)."""
         vector = self.embedder.embed([query])[0]
-        return self.search_vector(tenant, vector, k, where)
+        if not self.settings.hybrid:
+            return self.search_vector(tenant, vector, k, where)
+        pool = self.search_vector(tenant, vector, max(k, self.settings.keyword_pool), where)
+        return rerank(query, pool, k)
 
     def search_vector(
-        self, tenant: str, vector: Sequence[float], k: int, where: dict[str, Any] | None = None
+        self,
+        tenant: str,
+        vector: Sequence[float],
+        k: int,
+        where: dict[str, Any] | None = None,
     ) -> list[Hit]:
+        """The ``k`` chunks nearest the vector."""
         result = self._read(
             tenant,
             lambda c: c.query(

@@ -237,11 +237,11 @@ def test_a_table_without_a_heading_above_it_is_read_too() -> None:
 def test_words_stemmed_on_many_threads_at_once_get_their_own_stems() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from assistant.orchestrator import compress
+    from assistant.retrieval import keywords
 
     words = [f"{w}{n}ing" for n in range(400) for w in ("charg", "stand", "assist")]
     with ThreadPoolExecutor(4) as pool:
-        stems = list(pool.map(compress._stem, words))
+        stems = list(pool.map(keywords.stem, words))
     assert stems == [w[: -len("ing")] for w in words]
 
 

@@ -1,0 +1,146 @@
+"""The keyword half of hybrid retrieval: the nearest chunks re-ranked by the question's words.
+
+A sentence embedding (MiniLM) reads exact identifiers, names and numbers worst, and they are
+what people search by ("invoice 7731", "error E1234", "git reflog"): the nearest vectors are
+every invoice, every error code, every page about git. So the search takes a wider pool of the
+nearest chunks (``retrieval.keyword_pool``, 300) and ranks it a second time by the question's
+words each chunk holds, weighted by how few of the pool hold them (BM25's inverse document
+frequency, without its length normalisation); reciprocal rank fusion then merges the two
+rankings (as Open WebUI's and Onyx's hybrid search do): a chunk first in either is near the top,
+one high in both is first. Words are compared by their Snowball stems ("desks" and "desk").
+
+Chroma's own document filters (``$contains``, ``$regex``) are no keyword index: each scans the
+collection (15-30 ms per word on 20,000 chunks here), so a question's words cannot each be
+searched in the whole collection in time for the first token.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import snowballstemmer
+
+if TYPE_CHECKING:
+    from assistant.retrieval.store import Hit
+
+# words that carry no subject of their own (in questions and in the compression's sentences)
+STOP_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "from",
+        "by",
+        "with",
+        "and",
+        "or",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "it",
+        "its",
+        "this",
+        "that",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "how",
+        "when",
+        "where",
+        "why",
+        "does",
+        "do",
+        "did",
+        "much",
+        "many",
+        "can",
+        "could",
+        "should",
+        "would",
+        "will",
+        "there",
+        "their",
+        "they",
+        "them",
+        "as",
+        "into",
+        "than",
+        "then",
+        "so",
+        "if",
+        "about",
+        "per",
+    ]
+)
+_WORD = re.compile(r"[^\W_]+(?:[.,]\d+)*", re.UNICODE)
+# a Snowball stemmer keeps the word it works on in itself: one per thread (searches and prompts
+# run on several at once), or two requests' words mix and wrong stems are cached for good
+_STEMMERS = threading.local()
+WORDS_RELATIVE_SCORE = 0.5
+RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al., as Open WebUI uses)
+
+
+@lru_cache(maxsize=16384)
+def stem(word: str) -> str:
+    stemmer = getattr(_STEMMERS, "english", None)
+    if stemmer is None:
+        stemmer = _STEMMERS.english = snowballstemmer.stemmer("english")
+    return str(stemmer.stemWord(word))
+
+
+def terms(text: str) -> frozenset[str]:
+    """The stems of a text's words that carry a subject."""
+    words = (w.lower() for w in _WORD.findall(text))
+    # a lone letter ("E" of "E-Bike") says nothing on its own; a lone digit ("2") may
+    return frozenset(stem(w) for w in words if w not in STOP_WORDS and (len(w) > 1 or w.isdigit()))
+
+
+def rerank(question: str, pool: Sequence[Hit], k: int) -> list[Hit]:
+    """The ``k`` best of the pool (nearest first) by the fusion of its vector order and its
+    order by the question's words."""
+    asked = terms(question)
+    held = [terms(hit.text) & asked for hit in pool]
+    holding = Counter(t for words in held for t in words)
+    if not holding:
+        return list(pool[:k])
+    n = len(pool)
+    weight = {t: math.log(1.0 + (n - c + 0.5) / (c + 0.5)) for t, c in holding.items()}
+    scores = [math.fsum(weight[t] for t in words) for words in held]
+    # only chunks that hold what the best one holds, or half its weight: a word nearly every
+    # chunk of the pool holds would otherwise rank them all in their vector order once more,
+    # and the fusion would hand the nearest a second vote the words did not give it
+    enough = WORDS_RELATIVE_SCORE * max(scores)
+    by_words = sorted(
+        (i for i in range(n) if scores[i] > 0 and scores[i] >= enough),
+        key=lambda i: (-scores[i], i),
+    )
+    order = fuse([[str(i) for i in range(n)], [str(i) for i in by_words]])
+    return [pool[int(i)] for i in order[:k]]
+
+
+def fuse(rankings: Sequence[Sequence[str]], k: int = RRF_K) -> list[str]:
+    """Reciprocal rank fusion: ids by the sum over rankings of 1 / (k + rank), best first
+    (ties keep the first ranking's order)."""
+    score: dict[str, float] = {}
+    order: dict[str, int] = {}
+    for ranking in rankings:
+        for rank, chunk_id in enumerate(ranking, 1):
+            score[chunk_id] = score.get(chunk_id, 0.0) + 1.0 / (k + rank)
+            order.setdefault(chunk_id, len(order))
+    return sorted(score, key=lambda i: (-score[i], order[i]))

@@ -1,0 +1,58 @@
+"""Hybrid retrieval's second ranking: the pool of nearest chunks ranked by the question's words,
+fused with the vector order."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.retrieval.keywords import fuse, rerank, terms
+from assistant.retrieval.store import Hit
+
+pytestmark = pytest.mark.unit
+
+
+def _pool(*texts: str) -> list[Hit]:
+    # nearest first, as the vector search hands them over
+    return [
+        Hit(id=f"c{n}", text=t, distance=0.2 + n / 100, metadata={}) for n, t in enumerate(texts)
+    ]
+
+
+INVOICES = [f"Invoice {4000 + n} from Kestrel Office Supplies, due in 30 days." for n in range(12)]
+
+
+def test_a_chunk_holding_the_asked_identifier_comes_first() -> None:
+    """The vectors put every invoice near "invoice 4009"; the one that says 4009 wins."""
+    pool = _pool(*INVOICES)
+    [first, *_] = rerank("Who issued invoice 4009?", pool, 4)
+    assert first.text.startswith("Invoice 4009")
+    assert [h.id for h in rerank("Who issued invoice 4009?", pool, 4)][1:] == ["c0", "c1", "c2"]
+
+
+def test_rare_words_outweigh_common_ones() -> None:
+    pool = _pool(
+        "git commit records changes to the repository.",
+        "git push sends commits to a remote repository.",
+        "git log lists commits in the repository.",
+        "The reflog records where the tips of branches were.",
+    )
+    # "reflog": in one chunk of four, "git" and "repository" in three: the farthest of the
+    # four by its vector is second, before two that hold the common words
+    assert [h.id for h in rerank("git reflog repository", pool, 2)] == ["c0", "c3"]
+
+
+def test_without_a_shared_word_the_vector_order_stands() -> None:
+    pool = _pool("alpha beta", "gamma delta", "epsilon zeta")
+    assert [h.id for h in rerank("something else entirely", pool, 2)] == ["c0", "c1"]
+    assert rerank("anything", [], 4) == []
+
+
+def test_words_match_by_stem_and_case() -> None:
+    assert terms("Charging the DESKS") == terms("charge desk")
+    pool = _pool("The battery charges in 4.5 hours.", "Standing desks cost 640 euros each.")
+    assert rerank("How much is a standing desk?", pool, 1)[0].id == "c1"
+
+
+def test_fusion_puts_what_both_rankings_like_first_and_keeps_ties_in_order() -> None:
+    assert fuse([["a", "b", "c"], ["c"]]) == ["c", "a", "b"]
+    assert fuse([["a", "b"], ["b", "a"]]) == ["a", "b"]  # a tie: the first ranking's order
