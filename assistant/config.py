@@ -108,6 +108,9 @@ class RetrievalSettings(BaseModel):
     # fused (retrieval/keywords.py)
     hybrid: bool = True
     keyword_pool: int = Field(300, ge=1, le=1000)
+    # and the chunks beyond the pool that hold a question word found in fewer chunks than this
+    # (the database's keyword index); a commoner word is left to the pool
+    keyword_max_chunks: int = Field(30, ge=1, le=1000)
     hnsw_construction_ef: int = Field(400, ge=16)
     hnsw_search_ef: int = Field(200, ge=10)
     hnsw_m: int = Field(16, ge=4)

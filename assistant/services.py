@@ -92,7 +92,10 @@ class Services:
         db.create_all()
         embedder = TextEmbedder(batch_size=settings.retrieval.embedding_model_batch)
         store = VectorStore(
-            make_chroma_client(settings.retrieval, settings.storage), embedder, settings.retrieval
+            make_chroma_client(settings.retrieval, settings.storage),
+            embedder,
+            settings.retrieval,
+            terms=db,
         )
         registry = registry or registry_for(settings)
         blobs = BlobStore(settings.storage.resolved_blob_url())

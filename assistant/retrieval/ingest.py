@@ -20,6 +20,7 @@ from assistant.media.documents import (
     headings_after,
     sniff_text_type,
 )
+from assistant.retrieval.keywords import terms
 from assistant.retrieval.store import Chunk, VectorStore
 from assistant.store import Database, Document
 
@@ -141,6 +142,7 @@ class Ingestor:
         self.store.delete_document(tenant, doc_id)
         for start in range(0, len(chunks), 1024):
             self.store.upsert(tenant, chunks[start : start + 1024], vectors[start : start + 1024])
+        self.db.replace_chunk_terms(tenant, doc_id, {c.id: terms(c.text) for c in chunks})
         self.db.upsert_document(
             Document(
                 id=doc_id,

@@ -2,16 +2,17 @@
 
 A sentence embedding (MiniLM) reads exact identifiers, names and numbers worst, and they are
 what people search by ("invoice 7731", "error E1234", "git reflog"): the nearest vectors are
-every invoice, every error code, every page about git. So the search takes a wider pool of the
-nearest chunks (``retrieval.keyword_pool``, 300) and ranks it a second time by the question's
-words each chunk holds, weighted by how few of the pool hold them (BM25's inverse document
-frequency, without its length normalisation); reciprocal rank fusion then merges the two
-rankings (as Open WebUI's and Onyx's hybrid search do): a chunk first in either is near the top,
-one high in both is first. Words are compared by their Snowball stems ("desks" and "desk").
+every invoice, every error code, every page about git. So the search takes a wide pool of the
+nearest chunks (``retrieval.keyword_pool``) and the chunks beyond it that hold one of the
+question's rarer words (the database's keyword index, ``chunk_terms``, written at ingest), and
+ranks them all a second time by the question's words each chunk holds, weighted by how few of
+them hold each (BM25's inverse document frequency, without its length normalisation);
+reciprocal rank fusion then merges the two rankings (as Open WebUI's and Onyx's hybrid search
+do): a chunk first in either is near the top, one high in both is first. Words are compared by
+their Snowball stems ("desks" and "desk").
 
 Chroma's own document filters (``$contains``, ``$regex``) are no keyword index: each scans the
-collection (15-30 ms per word on 20,000 chunks here), so a question's words cannot each be
-searched in the whole collection in time for the first token.
+collection (15-30 ms per word on 20,000 chunks here).
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ _WORD = re.compile(r"[^\W_]+(?:[.,]\d+)*", re.UNICODE)
 # run on several at once), or two requests' words mix and wrong stems are cached for good
 _STEMMERS = threading.local()
 WORDS_RELATIVE_SCORE = 0.5
+MAX_QUERY_TERMS = 8  # words of one question looked up in the keyword index
 RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al., as Open WebUI uses)
 
 

@@ -10,7 +10,7 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
@@ -18,7 +18,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from assistant.config import RetrievalSettings, StorageSettings
 from assistant.embeddings import TextEmbedder, get_embedder
 from assistant.errors import ServiceUnavailable
-from assistant.retrieval.keywords import rerank
+from assistant.retrieval.keywords import MAX_QUERY_TERMS, rerank, terms
 
 _SAFE = re.compile(r"[^a-zA-Z0-9_-]")
 # a Chroma server answering a read of a collection whose HNSW segment is still being written
@@ -98,11 +98,24 @@ def make_chroma_client(retrieval: RetrievalSettings, storage: StorageSettings) -
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
+class TermIndex(Protocol):
+    """Where hybrid search finds the chunks that hold a word (the database's ``chunk_terms``)."""
+
+    def chunks_holding(self, tenant: str, term: str, limit: int) -> list[str]: ...
+
+
 class VectorStore:
-    def __init__(self, client: Any, embedder: TextEmbedder, settings: RetrievalSettings) -> None:
+    def __init__(
+        self,
+        client: Any,
+        embedder: TextEmbedder,
+        settings: RetrievalSettings,
+        terms: TermIndex | None = None,
+    ) -> None:
         self.client = client
         self.embedder = embedder
         self.settings = settings
+        self.terms = terms  # without it, hybrid search ranks the vector pool only
         self._collections: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -186,7 +199,30 @@ class VectorStore:
         if not self.settings.hybrid:
             return self.search_vector(tenant, vector, k, where)
         pool = self.search_vector(tenant, vector, max(k, self.settings.keyword_pool), where)
-        return rerank(query, pool, k)
+        return rerank(query, pool + self._holding_rare_words(tenant, query, vector, pool, where), k)
+
+    def _holding_rare_words(
+        self,
+        tenant: str,
+        query: str,
+        vector: Sequence[float],
+        pool: list[Hit],
+        where: dict[str, Any] | None,
+    ) -> list[Hit]:
+        """The chunks beyond the pool that hold one of the query's rarer words (in fewer than
+        ``keyword_max_chunks`` chunks), nearest first: what the vectors ranked too low."""
+        if self.terms is None:
+            return []
+        cap = self.settings.keyword_max_chunks
+        known = {h.id for h in pool}
+        found: set[str] = set()
+        for term in sorted(terms(query), key=lambda t: (-len(t), t))[:MAX_QUERY_TERMS]:
+            ids = self.terms.chunks_holding(tenant, term, cap)
+            if len(ids) < cap:
+                found.update(i for i in ids if i not in known)
+        if not found:
+            return []
+        return self.search_vector(tenant, vector, len(found), where, sorted(found))
 
     def search_vector(
         self,
@@ -194,12 +230,14 @@ class VectorStore:
         vector: Sequence[float],
         k: int,
         where: dict[str, Any] | None = None,
+        ids: list[str] | None = None,
     ) -> list[Hit]:
-        """The ``k`` chunks nearest the vector."""
+        """The ``k`` chunks nearest the vector (of ``ids`` when given)."""
         result = self._read(
             tenant,
             lambda c: c.query(
                 query_embeddings=[list(vector)],
+                ids=ids,
                 n_results=k,
                 where=where,
                 include=["documents", "metadatas", "distances"],

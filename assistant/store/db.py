@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, delete, func, select, text
+from sqlalchemy import create_engine, delete, func, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from assistant.blobs import blob_key
 from assistant.errors import NotFound, ServiceUnavailable
 from assistant.media.types import media_kind
-from assistant.store.models import Base, Conversation, Document, File, Message
+from assistant.store.models import Base, ChunkTerm, Conversation, Document, File, Message
+
+TERM_MAX_CHARS = 64  # the column's width: a longer "word" (a hash, a URL) is not indexed
 
 
 def add_messages(
@@ -153,6 +155,43 @@ class Database:
         self.get_document(tenant, document_id)
         with self.session() as s:
             s.execute(delete(Document).where(Document.id == document_id, Document.tenant == tenant))
+            s.execute(
+                delete(ChunkTerm).where(
+                    ChunkTerm.tenant == tenant, ChunkTerm.document_id == document_id
+                )
+            )
+
+    # the keyword index (hybrid search) ----------------------------------------------
+
+    def replace_chunk_terms(
+        self, tenant: str, document_id: str, chunk_terms: Mapping[str, Iterable[str]]
+    ) -> None:
+        """The document's chunks and the words (stems) each holds, in place of its old ones."""
+        rows = [
+            {"tenant": tenant, "term": term, "chunk_id": chunk_id, "document_id": document_id}
+            for chunk_id, terms in chunk_terms.items()
+            for term in sorted(set(terms))
+            if 0 < len(term) <= TERM_MAX_CHARS
+        ]
+        with self.session() as s:
+            s.execute(
+                delete(ChunkTerm).where(
+                    ChunkTerm.tenant == tenant, ChunkTerm.document_id == document_id
+                )
+            )
+            for start in range(0, len(rows), 5000):
+                s.execute(insert(ChunkTerm), rows[start : start + 5000])
+
+    def chunks_holding(self, tenant: str, term: str, limit: int) -> list[str]:
+        """Up to ``limit`` ids of the tenant's chunks that hold the word (stem)."""
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    select(ChunkTerm.chunk_id)
+                    .where(ChunkTerm.tenant == tenant, ChunkTerm.term == term)
+                    .limit(limit)
+                )
+            )
 
     # files ---------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -60,6 +60,19 @@ class Document(Base):
     chunks: Mapped[int] = mapped_column(Integer, default=0)
     bytes: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class ChunkTerm(Base):
+    """A word (its stem) a knowledge-base chunk holds: the keyword index of hybrid search
+    (retrieval/keywords.py), where a rare word finds its chunks in the whole collection."""
+
+    __tablename__ = "chunk_terms"
+    __table_args__ = (Index("ix_chunk_terms_document", "tenant", "document_id"),)
+
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    term: Mapped[str] = mapped_column(String(64), primary_key=True)
+    chunk_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    document_id: Mapped[str] = mapped_column(String(64))
 
 
 class File(Base):

@@ -3,10 +3,13 @@ fused with the vector order."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from assistant.retrieval.keywords import fuse, rerank, terms
 from assistant.retrieval.store import Hit
+from assistant.store import Database
 
 pytestmark = pytest.mark.unit
 
@@ -56,3 +59,22 @@ def test_words_match_by_stem_and_case() -> None:
 def test_fusion_puts_what_both_rankings_like_first_and_keeps_ties_in_order() -> None:
     assert fuse([["a", "b", "c"], ["c"]]) == ["c", "a", "b"]
     assert fuse([["a", "b"], ["b", "a"]]) == ["a", "b"]  # a tie: the first ranking's order
+
+
+def test_the_keyword_index_keeps_each_tenants_chunks_and_replaces_a_documents(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    db.create_all()
+    db.replace_chunk_terms("t1", "doc", {"doc:0": terms("The reflog records"), "doc:1": {"git"}})
+    db.replace_chunk_terms("t2", "doc", {"doc:0": terms("reflog")})
+    assert db.chunks_holding("t1", "reflog", 10) == ["doc:0"]
+    assert db.chunks_holding("t2", "reflog", 10) == ["doc:0"]  # its own, not t1's
+    assert db.chunks_holding("t1", "git", 10) == ["doc:1"]
+    db.replace_chunk_terms("t1", "doc", {"doc:0": terms("something else")})  # re-ingested
+    assert db.chunks_holding("t1", "reflog", 10) == [] and db.chunks_holding("t1", "git", 10) == []
+    assert db.chunks_holding("t1", "someth", 10) == ["doc:0"]
+    db.replace_chunk_terms("t1", "big", {f"big:{n}": {"common"} for n in range(5)})
+    assert len(db.chunks_holding("t1", "common", 3)) == 3  # counted only up to the limit
+    db.replace_chunk_terms("t1", "long", {"long:0": {"x" * 65, "fine"}})  # wider than the column
+    assert db.chunks_holding("t1", "fine", 3) == ["long:0"]

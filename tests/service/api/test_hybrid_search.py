@@ -3,9 +3,12 @@ the identifier asked about is found first where the vectors alone rank its look-
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from tests.support.apps import app_client, app_settings
 from tests.support.settings import AUTH
@@ -25,23 +28,49 @@ def _invoice(number: int) -> bytes:
     ).encode()
 
 
-def _first_source(root: Path, hybrid: bool, query: str) -> str:
-    settings = app_settings(root, retrieval={"hybrid": hybrid}, plugins={"allow": ["documents"]})
+def _search(c: TestClient, query: str, top_k: int = 4) -> list[str]:
+    response = c.post("/v1/search", headers=AUTH, json={"query": query, "top_k": top_k})
+    assert response.status_code == 200, response.text
+    return [str(hit["source"]) for hit in response.json()["data"]]
+
+
+@contextmanager
+def _invoices(root: Path, **retrieval: object) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    """An app holding sixteen near-identical invoices; yields it and their document ids."""
+    settings = app_settings(root, retrieval=retrieval, plugins={"allow": ["documents"]})
     with app_client(settings) as c:
+        ids = {}
         for number in range(4001, 4017):
+            name = f"supplier-{number - 4000:02d}.md"
             response = c.post(
-                "/v1/documents",
-                headers=AUTH,
-                files={"file": (f"supplier-{number - 4000:02d}.md", _invoice(number))},
+                "/v1/documents", headers=AUTH, files={"file": (name, _invoice(number))}
             )
             assert response.status_code == 201, response.text
-        response = c.post("/v1/search", headers=AUTH, json={"query": query, "top_k": 4})
-        assert response.status_code == 200, response.text
-        return str(response.json()["data"][0]["source"])
+            ids[name] = response.json()["id"]
+        yield c, ids
+
+
+QUERY = "Which supplier sent the invoice with reference 4011?"
 
 
 def test_the_chunk_holding_the_asked_number_comes_first(tmp_path: Path) -> None:
-    query = "Which supplier sent the invoice with reference 4011?"
-    assert _first_source(tmp_path / "hybrid", True, query) == "supplier-11.md"
+    with _invoices(tmp_path / "hybrid") as (c, _):
+        assert _search(c, QUERY)[0] == "supplier-11.md"
     # the baseline this exists for: sixteen near-identical invoices, one number apart
-    assert _first_source(tmp_path / "vectors", False, query) != "supplier-11.md"
+    with _invoices(tmp_path / "vectors", hybrid=False) as (c, _):
+        assert _search(c, QUERY)[0] != "supplier-11.md"
+
+
+def test_the_keyword_index_finds_what_the_vector_pool_left_out_until_it_is_deleted(
+    tmp_path: Path,
+) -> None:
+    """With a pool of one chunk (the nearest, another invoice: see above), only the keyword
+    index written at ingest can bring the invoice that says 4011; deleting the document takes
+    it out of the index too."""
+    with _invoices(tmp_path, keyword_pool=1) as (c, ids):
+        assert _search(c, QUERY, top_k=1) == ["supplier-11.md"]
+        response = c.delete(f"/v1/documents/{ids['supplier-11.md']}", headers=AUTH)
+        assert response.status_code in (200, 204), response.text
+        assert "supplier-11.md" not in _search(c, QUERY)
+        services = c.app.state.services  # type: ignore[attr-defined]
+        assert services.db.chunks_holding("default", "4011", 10) == []
