@@ -163,6 +163,19 @@ def ingest(paths: tuple[Path, ...], tenant: str | None) -> None:
 
 
 @main.command()
+@click.option("--tenant", default=None, help="only this tenant's documents (default: all)")
+def reindex(tenant: str | None) -> None:
+    """Write hybrid search's keyword index for documents ingested before it existed."""
+    settings = _settings()
+    services = Services.build(settings)
+    try:
+        count = services.ingestor.reindex_terms(tenant)
+    finally:
+        asyncio.run(services.aclose())
+    click.echo(f"keyword index written for {count} document(s)")
+
+
+@main.command()
 @click.argument("question")
 @click.option("--tenant", default=None)
 def ask(question: str, tenant: str | None) -> None:

@@ -156,6 +156,15 @@ class Ingestor:
         )
         return IngestResult(doc_id, source, media_type, len(chunks), len(data))
 
+    def reindex_terms(self, tenant: str | None = None) -> int:
+        """Write the keyword index of hybrid search again from the chunks in the vector store
+        (documents ingested before it existed); the number of documents indexed."""
+        keys = self.db.document_keys(tenant)
+        for owner, doc_id in keys:
+            chunks = self.store.document_chunks(owner, doc_id)
+            self.db.replace_chunk_terms(owner, doc_id, {i: terms(t) for i, t in chunks.items()})
+        return len(keys)
+
     def delete(self, tenant: str, doc_id: str) -> None:
         self.db.get_document(tenant, doc_id)  # 404 for unknown and for other tenants' ids
         self.store.delete_document(tenant, doc_id)

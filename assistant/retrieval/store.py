@@ -252,6 +252,13 @@ class VectorStore:
             for i, d, m, dist in zip(ids, docs, metas, dists, strict=False)
         ]
 
+    def document_chunks(self, tenant: str, document_id: str) -> dict[str, str]:
+        """A document's chunks: id -> text."""
+        result = self._read(
+            tenant, lambda c: c.get(where={"document_id": document_id}, include=["documents"])
+        )
+        return dict(zip(result["ids"], result.get("documents") or [], strict=False))
+
     def get(self, tenant: str, chunk_id: str) -> Hit | None:
         """One stored chunk by id, or None."""
         result = self._read(

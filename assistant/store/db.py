@@ -182,6 +182,14 @@ class Database:
             for start in range(0, len(rows), 5000):
                 s.execute(insert(ChunkTerm), rows[start : start + 5000])
 
+    def document_keys(self, tenant: str | None = None) -> list[tuple[str, str]]:
+        """(tenant, document id) of every document, or of one tenant's."""
+        query = select(Document.tenant, Document.id).order_by(Document.tenant, Document.id)
+        if tenant is not None:
+            query = query.where(Document.tenant == tenant)
+        with self.session() as s:
+            return [(t, i) for t, i in s.execute(query)]
+
     def chunks_holding(self, tenant: str, term: str, limit: int) -> list[str]:
         """Up to ``limit`` ids of the tenant's chunks that hold the word (stem)."""
         with self.session() as s:

@@ -74,3 +74,17 @@ def test_the_keyword_index_finds_what_the_vector_pool_left_out_until_it_is_delet
         assert "supplier-11.md" not in _search(c, QUERY)
         services = c.app.state.services  # type: ignore[attr-defined]
         assert services.db.chunks_holding("default", "4011", 10) == []
+
+
+def test_documents_ingested_before_the_keyword_index_are_indexed_by_reindex(
+    tmp_path: Path,
+) -> None:
+    """An older knowledge base has no index rows: ``assistant reindex`` (reindex_terms) writes
+    them from the chunks in Chroma."""
+    with _invoices(tmp_path, keyword_pool=1) as (c, ids):
+        services = c.app.state.services  # type: ignore[attr-defined]
+        for document_id in ids.values():
+            services.db.replace_chunk_terms("default", document_id, {})  # as before the index
+        assert _search(c, QUERY, top_k=1) != ["supplier-11.md"]
+        assert services.ingestor.reindex_terms() == len(ids)
+        assert _search(c, QUERY, top_k=1) == ["supplier-11.md"]
