@@ -95,7 +95,7 @@ class Services:
             make_chroma_client(settings.retrieval, settings.storage),
             embedder,
             settings.retrieval,
-            terms=db,
+            term_index=db,
         )
         registry = registry or registry_for(settings)
         blobs = BlobStore(settings.storage.resolved_blob_url())

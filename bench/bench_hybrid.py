@@ -128,7 +128,7 @@ def main() -> None:
                 make_chroma_client(settings.retrieval, settings.storage),
                 embedder,
                 settings.retrieval,
-                terms=index,
+                term_index=index,
             )
         store = stores["vectors"]
         for s in range(0, len(chunks), 4096):

@@ -26,6 +26,8 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from assistant import metrics
 from assistant.dispatch.protocol import EncodeDispatch
 from assistant.errors import AssistantError
@@ -176,9 +178,13 @@ class CachedDispatch:
         if self.shared is not None and asked:
             found = self.shared.get_many([str(keys[n]) for n in asked])
             for n, raw in zip(asked, found, strict=True):
-                if raw is not None:
+                if raw is None:
+                    continue
+                try:
                     results[n] = Encoding.model_validate_json(raw)
-                    self.cache.put(str(keys[n]), raw)
+                except ValidationError:  # written by another version: encoded again
+                    continue
+                self.cache.put(str(keys[n]), raw)
         shared = sum(r is not None for r in results) - local
         metrics.ENCODE_CACHE.labels("hit").inc(local)
         metrics.ENCODE_CACHE.labels("shared").inc(shared)

@@ -110,12 +110,12 @@ class VectorStore:
         client: Any,
         embedder: TextEmbedder,
         settings: RetrievalSettings,
-        terms: TermIndex | None = None,
+        term_index: TermIndex | None = None,
     ) -> None:
         self.client = client
         self.embedder = embedder
         self.settings = settings
-        self.terms = terms  # without it, hybrid search ranks the vector pool only
+        self.term_index = term_index  # without it, hybrid search ranks the vector pool only
         self._collections: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -211,13 +211,13 @@ class VectorStore:
     ) -> list[Hit]:
         """The chunks beyond the pool that hold one of the query's rarer words (in fewer than
         ``keyword_max_chunks`` chunks), nearest first: what the vectors ranked too low."""
-        if self.terms is None:
+        if self.term_index is None:
             return []
         cap = self.settings.keyword_max_chunks
         known = {h.id for h in pool}
         found: set[str] = set()
         for term in sorted(terms(query), key=lambda t: (-len(t), t))[:MAX_QUERY_TERMS]:
-            ids = self.terms.chunks_holding(tenant, term, cap)
+            ids = self.term_index.chunks_holding(tenant, term, cap)
             if len(ids) < cap:
                 found.update(i for i in ids if i not in known)
         if not found:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -131,3 +131,33 @@ def test_an_unreachable_shared_cache_is_a_miss_not_an_error(
     assert encoder.seen == [b"photo one"]  # the local tier answered the second and third
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1 and "shared encode cache is skipped" in warnings[0], warnings
+
+
+class _StaleShared(SharedEncodings):
+    """A shared tier holding an entry another version wrote (no Redis needed to hand it out)."""
+
+    def __init__(self) -> None:
+        super().__init__("redis://127.0.0.1:1/0", ttl_s=60)
+        self.written: dict[str, str] = {}
+
+    def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        return ['{"encoder": "counting-image", "unknown_shape": true}' for _ in keys]
+
+    def put_many(self, entries: Mapping[str, str]) -> None:
+        self.written.update(entries)
+
+
+def test_a_shared_entry_that_does_not_read_as_an_encoding_is_encoded_again(
+    tmp_path: Path,
+) -> None:
+    shared = _StaleShared()
+    dispatch, encoder = _setup(shared)
+
+    async def run() -> None:
+        [outcome] = await dispatch.encode("t1", [_item(tmp_path, "a.png", b"photo one")])
+        assert isinstance(outcome, Encoding)
+
+    asyncio.run(run())
+    assert encoder.seen == [b"photo one"]
+    [written] = shared.written.values()  # and the fresh encoding replaces it
+    assert Encoding.model_validate_json(written).text.startswith("9 bytes")
