@@ -107,7 +107,7 @@ class RetrievalSettings(BaseModel):
     # (names, numbers, identifiers: what a sentence embedding reads worst), the two rankings
     # fused (retrieval/keywords.py)
     hybrid: bool = True
-    keyword_pool: int = Field(300, ge=1, le=1000)
+    keyword_pool: int = Field(100, ge=1, le=1000)
     # and the chunks beyond the pool that hold a question word found in fewer chunks than this
     # (the database's keyword index); a commoner word is left to the pool
     keyword_max_chunks: int = Field(30, ge=1, le=1000)

@@ -85,7 +85,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--chunks", type=int, default=20_000)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--pools", type=int, nargs="+", default=[300], help="keyword_pool sizes")
+    parser.add_argument("--pools", type=int, nargs="+", default=[100], help="keyword_pool sizes")
     args = parser.parse_args()
 
     from assistant.config import Settings
