@@ -11,9 +11,9 @@ scored. An answer is right when it contains one of the expected strings (as a wo
 say it does not know; an unanswerable question is right when the answer says so.
 
 Each variant is a set of settings (``name=value`` of ``retrieval.*``, ``llm.name=value``, or
-``default``), run over
-the same questions in the same run: accuracy per group, whether the expected document was the
-top source, prompt tokens and time to first token (the answer streamed).
+``default``), run over the same questions in the same run: accuracy per group, whether the
+expected document was the top source, prompt tokens and time to first token (the answer
+streamed).
 """
 
 from __future__ import annotations

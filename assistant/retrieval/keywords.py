@@ -21,14 +21,22 @@ import math
 import re
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import Protocol, TypeVar
 
 import snowballstemmer
 
-if TYPE_CHECKING:
-    from assistant.retrieval.store import Hit
+
+class _Text(Protocol):
+    """What re-ranking reads of a hit (``retrieval.store.Hit``): its text."""
+
+    @property
+    def text(self) -> str: ...
+
+
+HitT = TypeVar("HitT", bound=_Text)
+IdT = TypeVar("IdT", bound=Hashable)
 
 # words that carry no subject of their own (in questions and in the compression's sentences)
 STOP_WORDS = frozenset(
@@ -113,7 +121,7 @@ def terms(text: str) -> frozenset[str]:
     return frozenset(stem(w) for w in words if w not in STOP_WORDS and (len(w) > 1 or w.isdigit()))
 
 
-def rerank(question: str, pool: Sequence[Hit], k: int) -> list[Hit]:
+def rerank(question: str, pool: Sequence[HitT], k: int) -> list[HitT]:
     """The ``k`` best of the pool (nearest first) by the fusion of its vector order and its
     order by the question's words."""
     asked = terms(question)
@@ -128,19 +136,17 @@ def rerank(question: str, pool: Sequence[Hit], k: int) -> list[Hit]:
     # chunk of the pool holds would otherwise rank them all in their vector order once more,
     # and the fusion would hand the nearest a second vote the words did not give it
     enough = WORDS_RELATIVE_SCORE * max(scores)
-    by_words = sorted(
-        (i for i in range(n) if scores[i] > 0 and scores[i] >= enough),
-        key=lambda i: (-scores[i], i),
-    )
-    order = fuse([[str(i) for i in range(n)], [str(i) for i in by_words]])
-    return [pool[int(i)] for i in order[:k]]
+    # (every weight is above 0, so ``enough`` is too: a chunk holding none is never kept)
+    by_words = sorted((i for i in range(n) if scores[i] >= enough), key=lambda i: (-scores[i], i))
+    order = fuse([list(range(n)), by_words])
+    return [pool[i] for i in order[:k]]
 
 
-def fuse(rankings: Sequence[Sequence[str]], k: int = RRF_K) -> list[str]:
+def fuse(rankings: Sequence[Sequence[IdT]], k: int = RRF_K) -> list[IdT]:
     """Reciprocal rank fusion: ids by the sum over rankings of 1 / (k + rank), best first
     (ties keep the first ranking's order)."""
-    score: dict[str, float] = {}
-    order: dict[str, int] = {}
+    score: dict[IdT, float] = {}
+    order: dict[IdT, int] = {}
     for ranking in rankings:
         for rank, chunk_id in enumerate(ranking, 1):
             score[chunk_id] = score.get(chunk_id, 0.0) + 1.0 / (k + rank)
