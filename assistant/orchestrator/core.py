@@ -148,8 +148,9 @@ class Orchestrator:
         where: dict[str, Any] | None = None,
     ) -> list[Hit]:
         """The ``k`` (default ``top_k``) chunks nearest the question, within ``max_distance``."""
-        hits = self.store.search(tenant, question, k or self.settings.top_k, where)
-        return [h for h in hits if h.distance <= self.settings.max_distance]
+        return self.store.search(
+            tenant, question, k or self.settings.top_k, where, self.settings.max_distance
+        )
 
     async def prepare(self, chat: ChatInput) -> Prepared:
         with tracing.span("orchestrator.prepare"):

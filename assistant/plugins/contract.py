@@ -132,6 +132,8 @@ class Encoder(ABC, Generic[OptionsT]):
     """Base class for encoder plugins. Subclasses declare capabilities as class attributes."""
 
     name: ClassVar[str]
+    # raised whenever what encode() returns changes: cached encodings (this process's and the
+    # ones shared through Redis) are keyed by it, so an upgrade does not serve the old ones
     version: ClassVar[str] = "0"
     modality: ClassVar[Modality]
     media_types: ClassVar[frozenset[str]]

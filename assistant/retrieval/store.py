@@ -191,15 +191,27 @@ class VectorStore:
             raise ServiceUnavailable(f"the vector store is unavailable: {exc}") from exc
 
     def search(
-        self, tenant: str, query: str, k: int, where: dict[str, Any] | None = None
+        self,
+        tenant: str,
+        query: str,
+        k: int,
+        where: dict[str, Any] | None = None,
+        max_distance: float | None = None,
     ) -> list[Hit]:
         """The ``k`` best chunks for the query: its ``keyword_pool`` nearest by vector ranked
-        again by its words, the two rankings fused (``retrieval.hybrid``; see keywords.py)."""
+        again by its words, the two rankings fused (``retrieval.hybrid``; see keywords.py).
+        Chunks farther than ``max_distance`` are left out before the ``k`` are chosen, so one
+        cannot take the place of a nearer chunk and then be dropped."""
         vector = self.embedder.embed([query])[0]
+
+        def near(hits: list[Hit]) -> list[Hit]:
+            return hits if max_distance is None else [h for h in hits if h.distance <= max_distance]
+
         if not self.settings.hybrid:
-            return self.search_vector(tenant, vector, k, where)
+            return near(self.search_vector(tenant, vector, k, where))
         pool = self.search_vector(tenant, vector, max(k, self.settings.keyword_pool), where)
-        return rerank(query, pool + self._holding_rare_words(tenant, query, vector, pool, where), k)
+        holders = self._holding_rare_words(tenant, query, vector, pool, where)
+        return rerank(query, near(pool + holders), k)
 
     def _holding_rare_words(
         self,

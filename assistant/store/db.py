@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, delete, func, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.dml import Insert
 
 from assistant.blobs import blob_key
 from assistant.errors import NotFound, ServiceUnavailable
@@ -38,6 +40,18 @@ def add_messages(
                 citations=m.get("citations", []),
             )
         )
+
+
+def _insert_new_terms(session: Session) -> Insert:
+    """An INSERT into the keyword index that skips rows already there: two replicas
+    re-ingesting one document at once may both delete its rows and then both insert them
+    (PostgreSQL's READ COMMITTED lets them interleave); the rows are the same."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(ChunkTerm).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(ChunkTerm).on_conflict_do_nothing()
+    return insert(ChunkTerm)
 
 
 class Database:
@@ -180,7 +194,7 @@ class Database:
                 )
             )
             for start in range(0, len(rows), 5000):
-                s.execute(insert(ChunkTerm), rows[start : start + 5000])
+                s.execute(_insert_new_terms(s), rows[start : start + 5000])
 
     def document_keys(self, tenant: str | None = None) -> list[tuple[str, str]]:
         """(tenant, document id) of every document, or of one tenant's."""

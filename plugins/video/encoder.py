@@ -50,7 +50,7 @@ def _clock(seconds: float) -> str:
 
 class VideoEncoder(Encoder[VideoOptions]):
     name = "video"
-    version = "1"
+    version = "2"  # 2: its frames read by vision version 2 (the OCR gate)
     modality = Modality.VIDEO
     media_types = VIDEO_TYPES
     devices = frozenset({Device.CPU, Device.CUDA})

@@ -71,7 +71,7 @@ class VisionOptions(BaseModel):
 
 class VisionEncoder(Encoder[VisionOptions]):
     name = "vision"
-    version = "1"
+    version = "2"  # 2: the OCR gate (metadata.ocr, detection at a reduced resolution)
     modality = Modality.IMAGE
     media_types = IMAGE_TYPES
     devices = frozenset({Device.CPU, Device.CUDA})

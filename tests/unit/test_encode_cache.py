@@ -62,7 +62,9 @@ def _item(folder: Path, name: str, data: bytes) -> MediaItem:
     return MediaItem(path, "image/png", name=name)
 
 
-def test_same_bytes_are_encoded_once_per_tenant_and_options(tmp_path: Path) -> None:
+def test_same_bytes_are_encoded_once_per_tenant_and_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dispatch, encoder = _setup()
     first = _item(tmp_path, "a.png", b"photo one")
     again = _item(tmp_path / "next-turn", "a.png", b"photo one")  # sent again, another file
@@ -84,6 +86,10 @@ def test_same_bytes_are_encoded_once_per_tenant_and_options(tmp_path: Path) -> N
         # other options are another key: they reach the encoder (which rejects these)
         [rejected] = await dispatch.encode("t1", [again], {"detail": "x"})
         assert isinstance(rejected, Exception)
+        monkeypatch.setattr(CountingImages, "version", "2")  # upgraded: the old one's is stale
+        [upgraded] = await dispatch.encode("t1", [again])
+        assert isinstance(upgraded, Encoding) and upgraded.version == "2"
+        assert len(encoder.seen) == 5
 
     asyncio.run(run())
 

@@ -4,12 +4,16 @@ fused with the vector order."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event, insert
+from sqlalchemy.sql.dml import Delete
 
 from assistant.retrieval.keywords import fuse, rerank, terms
 from assistant.retrieval.store import Hit
 from assistant.store import Database
+from assistant.store.models import ChunkTerm
 
 pytestmark = pytest.mark.unit
 
@@ -78,3 +82,23 @@ def test_the_keyword_index_keeps_each_tenants_chunks_and_replaces_a_documents(
     assert len(db.chunks_holding("t1", "common", 3)) == 3  # counted only up to the limit
     db.replace_chunk_terms("t1", "long", {"long:0": {"x" * 65, "fine"}})  # wider than the column
     assert db.chunks_holding("t1", "fine", 3) == ["long:0"]
+
+
+def test_a_documents_index_rows_written_meanwhile_by_another_replica_are_not_an_error(
+    tmp_path: Path,
+) -> None:
+    """Two replicas re-ingesting one document: the other one's rows land between this one's
+    delete and insert (done here on the same connection, right after the delete)."""
+    db = Database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    db.create_all()
+    row = {"tenant": "t", "term": "reflog", "chunk_id": "doc:0", "document_id": "doc"}
+
+    def other_replica_inserts(conn: Any, statement: Any, *_: Any) -> None:
+        if isinstance(statement, Delete) and statement.table is ChunkTerm.__table__:
+            conn.execute(insert(ChunkTerm), [row])
+
+    event.listen(db.engine, "after_execute", other_replica_inserts)
+    db.replace_chunk_terms("t", "doc", {"doc:0": {"reflog", "record"}})
+    event.remove(db.engine, "after_execute", other_replica_inserts)
+    assert db.chunks_holding("t", "reflog", 10) == ["doc:0"]
+    assert db.chunks_holding("t", "record", 10) == ["doc:0"]

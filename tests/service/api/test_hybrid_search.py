@@ -88,3 +88,20 @@ def test_documents_ingested_before_the_keyword_index_are_indexed_by_reindex(
         assert _search(c, QUERY, top_k=1) != ["supplier-11.md"]
         assert services.ingestor.reindex_terms() == len(ids)
         assert _search(c, QUERY, top_k=1) == ["supplier-11.md"]
+
+
+def test_a_chunk_beyond_max_distance_does_not_take_a_nearer_chunks_place(tmp_path: Path) -> None:
+    """The invoice that says 4011 wins the fused ranking, but with ``max_distance`` set between
+    its distance and the nearest invoice's it is left out before the ``k`` are chosen: the
+    nearer invoice comes back in its place (not nothing, as filtering after choosing gave)."""
+    with _invoices(tmp_path) as (c, ids):
+        store = c.app.state.services.store  # type: ignore[attr-defined]
+        vector = store.embedder.embed([QUERY])[0]
+        by_vector = store.search_vector("default", vector, len(ids))
+        nearest = by_vector[0]
+        [asked] = [h for h in by_vector if h.metadata["document_id"] == ids["supplier-11.md"]]
+        assert nearest.id != asked.id and nearest.distance < asked.distance
+        assert [h.id for h in store.search("default", QUERY, 1)] == [asked.id]
+        between = (nearest.distance + asked.distance) / 2
+        hits = store.search("default", QUERY, 1, max_distance=between)
+        assert [h.id for h in hits] == [nearest.id]
