@@ -57,6 +57,10 @@ class LLMSettings(BaseModel):
     # sources; a follow-up's search already carries the question before it), yes for an
     # upstream server (provider=openai). Without sources the conversation is always given
     history_beside_sources: bool | None = None
+    # a note under a grounded answer naming the numbers and names in it that nothing the model
+    # was given holds (orchestrator/grounding.py). Unset: for the local model (a 135M model
+    # invents them where the sources are silent), not for an upstream server
+    flag_unsupported: bool | None = None
 
     @model_validator(mode="after")
     def _openai_needs_url(self) -> LLMSettings:

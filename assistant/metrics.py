@@ -53,6 +53,11 @@ TOOL_ROUNDS = Histogram(
     "Tool rounds before the model answered (llm.tools)",
     buckets=(0, 1, 2, 3, 4, 6, 8, 12),
 )
+UNSUPPORTED_ANSWERS = Counter(
+    "assistant_answers_unsupported_total",
+    "Grounded answers holding numbers or names that nothing the model was given holds",
+    ["model"],
+)
 ENCODE_CACHE = Counter(
     "assistant_encode_cache_total", "Attachments answered from the encode cache", ["result"]
 )

@@ -109,6 +109,7 @@ async def ask(services: Any, case: dict[str, Any]) -> dict[str, Any]:
         "text": answer.text.strip(),
         "right": right(answer.text, case["expect"]),
         "top_source": bool(case.get("source")) and top.endswith(case.get("source", "")),
+        "flagged": bool(answer.unsupported),
         "prompt_tokens": answer.usage.prompt_tokens,
         "ttft": first or time.perf_counter() - started,
     }
@@ -132,7 +133,8 @@ def run_variant(variant: str, cases: list[dict[str, Any]], verbose: bool) -> dic
         by_group.setdefault(group(case), []).append(result["right"])
         if verbose:
             mark = "ok  " if result["right"] else "MISS"
-            print(f"  {mark} {case['ask'][-1]!r} -> {result['text'][:110]!r}")
+            flag = " [flagged]" if result["flagged"] else ""
+            print(f"  {mark} {case['ask'][-1]!r} -> {result['text'][:110]!r}{flag}")
     answerable = [r for c, r in zip(cases, results, strict=True) if c["expect"] is not None]
     return {
         "variant": variant,
@@ -140,6 +142,9 @@ def run_variant(variant: str, cases: list[dict[str, Any]], verbose: bool) -> dic
         "total": len(results),
         "groups": {g: f"{sum(v)}/{len(v)}" for g, v in by_group.items()},
         "top_source": f"{sum(r['top_source'] for r in answerable)}/{len(answerable)}",
+        # answers with the note naming what the sources do not hold, right ones among them
+        "flagged": f"{sum(r['flagged'] for r in results)} "
+        f"({sum(r['flagged'] and r['right'] for r in results)} right)",
         "prompt_tokens": statistics.median(r["prompt_tokens"] for r in results),
         "ttft_p50_ms": statistics.median(r["ttft"] for r in results) * 1000,
     }
@@ -155,14 +160,14 @@ def main() -> None:
     for variant in args.variants:
         print(f"## {variant}")
         rows.append(run_variant(variant, cases, args.verbose))
-    print("\n| variant | right | factual | follow-up | unanswerable | top source | prompt tokens p50 "
-          "| TTFT p50 |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| variant | right | factual | follow-up | unanswerable | flagged | top source "
+          "| prompt tokens p50 | TTFT p50 |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         g = r["groups"]
         print(
             f"| {r['variant']} | {r['right']}/{r['total']} | {g.get('factual')} | "
-            f"{g.get('follow-up')} | {g.get('unanswerable')} | {r['top_source']} | "
+            f"{g.get('follow-up')} | {g.get('unanswerable')} | {r['flagged']} | {r['top_source']} | "
             f"{r['prompt_tokens']:.0f} | {r['ttft_p50_ms']:.0f} ms |"
         )
 

@@ -35,4 +35,6 @@ class ChatCompletionResponse(BaseModel):
     usage: dict[str, int]
     system_fingerprint: str | None = None
     citations: list[dict[str, Any]] = []
+    # numbers and names in the answer that none of its sources holds (see the README)
+    unsupported: list[str] = []
     conversation_id: str | None = None

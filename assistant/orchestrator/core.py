@@ -21,9 +21,10 @@ from assistant.config import LLMSettings, RetrievalSettings
 from assistant.dispatch.protocol import EncodeDispatch
 from assistant.errors import AssistantError, ServiceUnavailable
 from assistant.llm.options import ToolCall
+from assistant.orchestrator import grounding
 from assistant.orchestrator.followup import retrieval_query
 from assistant.orchestrator.media import take_renditions
-from assistant.orchestrator.prompt import build_messages
+from assistant.orchestrator.prompt import build_messages, own_words_out
 from assistant.orchestrator.tools import SPECS, InternalTools, ToolState
 from assistant.orchestrator.types import Answer, ChatInput, Finding, Prepared, Usage
 from assistant.plugins.contract import RenderOptions
@@ -69,6 +70,8 @@ class Orchestrator:
         )
         beside = llm_settings.history_beside_sources if llm_settings else None
         self.history_beside_sources = upstream if beside is None else beside
+        flag = llm_settings.flag_unsupported if llm_settings else None
+        self.flag_unsupported = not upstream if flag is None else flag
         self.dispatch = dispatch
         self.prepare_chain: Runnable[dict[str, Any], Prepared] = (
             # encoding attachments and retrieving run side by side: neither needs the other
@@ -136,6 +139,7 @@ class Orchestrator:
             citations=citations,
             findings=state["findings"],
             attachments=numbered,
+            source_texts=[h.text for h in state["hits"]],
         )
 
     # public API -----------------------------------------------------------------------
@@ -232,7 +236,41 @@ class Orchestrator:
         if offered:
             metrics.TOOL_ROUNDS.observe(rounds)
         final = message.model_copy(update={"tool_calls": theirs})
-        yield _answer(final, prepared, usage, "".join(parts) if stream else None)
+        text = "".join(parts) if stream else final.text
+        claims = [] if theirs else self._unsupported(text, chat, messages, prepared)
+        if claims:
+            note = grounding.note(claims)
+            if stream:
+                yield note
+            text += note
+        answer = _answer(final, prepared, usage, text)
+        answer.unsupported = claims
+        yield answer
+
+    def _unsupported(
+        self, text: str, chat: ChatInput, messages: list[Any], prepared: Prepared
+    ) -> list[str]:
+        """The answer's numbers and names that neither the prompt (findings, tool results),
+        the whole chunks its sources are cut from, nor the conversation holds. Only for a plain-text answer a person reads that
+        had sources to go by: never under JSON, a client's tool use, per-token logprobs or a
+        front end's background task (a title, tags), whose readers parse what they get."""
+        generation = chat.generation
+        if (
+            not self.flag_unsupported
+            or not prepared.citations
+            or not text.strip()
+            or generation.response_format is not None
+            or generation.tools
+            or generation.logprobs
+            or chat.priority == "background"
+        ):
+            return []
+        given = [own_words_out(m.text) for m in messages]
+        given += prepared.source_texts + [t.content for t in chat.messages]
+        claims = grounding.unsupported(text, given)
+        if claims:
+            metrics.UNSUPPORTED_ANSWERS.labels(self.model).inc()
+        return claims
 
     async def _call(
         self, messages: list[Any], params: dict[str, Any], *, stream: bool
@@ -285,9 +323,7 @@ def _add(a: Usage, b: Usage) -> Usage:
     )
 
 
-def _answer(
-    message: AIMessage, prepared: Prepared, usage: Usage, text: str | None = None
-) -> Answer:
+def _answer(message: AIMessage, prepared: Prepared, usage: Usage, text: str) -> Answer:
     """The model's message as an Answer: text or tool calls, with the prompt's citations."""
     calls = [ToolCall.from_langchain(dict(c)) for c in message.tool_calls]
     calls += [ToolCall.from_langchain(dict(c)) for c in message.invalid_tool_calls]
@@ -296,7 +332,7 @@ def _answer(
     if calls and finish == "stop":
         finish = "tool_calls"  # some servers say "stop" for a call
     return Answer(
-        message.text if text is None else text,
+        text,
         prepared.citations,
         usage,
         finish,

@@ -72,6 +72,9 @@ class Prepared:
     findings: list[Finding]
     # the request's attachments by their number in the prompt (for the internal tools)
     attachments: dict[int, MediaItem] = field(default_factory=dict)
+    # the whole retrieved chunks (the model may read them cut to a sentence): what the
+    # citations stand for, and so what an answer's claims are looked up in (grounding.py)
+    source_texts: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -83,3 +86,5 @@ class Answer:
     findings: list[Finding] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
     logprobs: dict[str, Any] | None = None
+    # the numbers and names it holds that nothing the model was given does (grounding.py)
+    unsupported: list[str] = field(default_factory=list)

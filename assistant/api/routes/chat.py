@@ -67,6 +67,7 @@ async def chat_completions(
             ],
             usage=_usage(answer),
             citations=[c.model_dump() for c in answer.citations],
+            unsupported=answer.unsupported,
             conversation_id=body.conversation_id,
         )
 
@@ -104,6 +105,7 @@ async def chat_completions(
                     item.finish_reason,
                     item.logprobs,
                     citations=[c.model_dump() for c in item.citations],
+                    unsupported=item.unsupported,
                     conversation_id=body.conversation_id,
                 )
                 if include_usage:

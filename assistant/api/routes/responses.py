@@ -117,6 +117,7 @@ def _envelope(
         },
         "usage": _usage(answer),
         "citations": [c.model_dump() for c in answer.citations] if answer else [],
+        "unsupported": answer.unsupported if answer else [],
         "conversation_id": body.conversation_id,
     }
 

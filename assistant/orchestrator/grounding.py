@@ -1,0 +1,122 @@
+"""What a grounded answer says that its prompt did not: numbers and names the model invented.
+
+A small model answers a question its sources cannot with a plausible invention ("The chief
+executive of Lumen Cycles is Elena Kravitscheva."), or mixes a computed number into a right one.
+Numbers and proper names are the claims a reader acts on and the ones a model cannot paraphrase,
+so each one the answer holds is looked up in everything the model was given (system prompt,
+sources, attachments' findings, conversation, question, tool results); what is found nowhere
+is reported, and the orchestrator says so under the answer. Ordinary words are not checked: a
+model rewords them ("price" for "cost"), and a note on every paraphrase would be noise.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# 9,168 / 0.30 / 21.4 / 2025 / 6061; a decimal comma too (9.168 in German)
+_NUMBER = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)*")
+# a word: letters first, then letters, digits, apostrophes, hyphens (E-Bike, O'Neill)
+_WORD = re.compile(r"[^\W\d_][\w'\u2019-]*")
+_TAG = re.compile(r"<[^<>]{1,200}>")  # the prompt's own markup (<source id="1" ...>)
+_CITATION = re.compile(r"\[\d+(?:\s*[,-]\s*\d+)*\]")
+_LIST_NUMBER = re.compile(r"^\s*\d+[.)]\s", re.MULTILINE)
+# what may stand between a sentence's end (or a list item's bullet) and its first word
+_OPENING = " \t*_#>\"'\u201c("
+_BULLET = re.compile(r"(?:^|\n)[ \t]*(?:[-*+\u2022]|\d+[.)])$")
+_NUMBER_WORDS = {
+    "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
+    "seven": "7", "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
+    "fifteen": "15", "twenty": "20", "thirty": "30", "forty": "40", "forty-five": "45",
+    "fifty": "50", "hundred": "100",
+}  # fmt: skip
+# capitalised at any place without naming anything (words of the sentence, titles, units)
+_NOT_NAMES = frozenset(
+    {
+        "i", "i'm", "i've", "i'd", "i'll", "ok", "yes", "no", "note", "the", "a", "an", "this",
+        "that", "these", "those", "it", "its", "there", "here", "source", "sources", "document",
+        "documents", "attachment", "attachments", "answer", "question",
+    }
+)  # fmt: skip
+
+
+def normalise_number(text: str) -> str:
+    """One spelling per value: 9,168 and 9168 alike, 0.30 and 0.3 alike."""
+    if re.fullmatch(r"\d{1,3}(,\d{3})+", text):
+        text = text.replace(",", "")
+    text = text.replace(",", ".")
+    if "." in text and re.fullmatch(r"\d+\.\d+", text):
+        text = text.rstrip("0").rstrip(".")
+    whole, point, fraction = text.partition(".")
+    return (whole.lstrip("0") or "0") + point + fraction
+
+
+def _numbers(text: str) -> set[str]:
+    found = {normalise_number(m) for m in _NUMBER.findall(text)}
+    for word in _WORD.findall(text.lower()):
+        if word in _NUMBER_WORDS:
+            found.add(_NUMBER_WORDS[word])
+    # 9.168 may be nine thousand (a decimal point as thousands separator) or nine point one
+    found.update(n.replace(".", "") for n in list(found) if re.fullmatch(r"\d{1,3}(\.\d{3})+", n))
+    return found
+
+
+def _key(word: str) -> str:
+    """A word as looked up: case and a possessive do not matter (Lumen's is Lumen)."""
+    word = word.lower().replace("\u2019", "'")
+    return word.removesuffix("'s").rstrip("'")
+
+
+def _starts_sentence(text: str, start: int) -> bool:
+    """Whether the word at ``start`` opens the text, a sentence or a list item (its capital
+    says nothing then). Only the few characters before it are read: answers may be long."""
+    before = text[max(0, start - 16) : start].rstrip(_OPENING)
+    if not before:
+        return True
+    return before[-1] in ".!?:;\n" or bool(_BULLET.search(before))
+
+
+def _names(text: str) -> list[str]:
+    """Capitalised words that are not a sentence's first, runs of them joined."""
+    names: list[str] = []
+    run: list[str] = []
+    last_end = 0
+    for match in _WORD.finditer(text):
+        word = match.group()
+        if run and text[last_end : match.start()].strip():  # "Porto, Portugal": two names
+            names.append(" ".join(run))
+            run = []
+        last_end = match.end()
+        capitalised = word[0].isupper() and _key(word) not in _NOT_NAMES
+        if capitalised and not _starts_sentence(text, match.start()):
+            run.append(word)
+        elif run:
+            names.append(" ".join(run))
+            run = []
+    if run:
+        names.append(" ".join(run))
+    return names
+
+
+def unsupported(answer: str, given: Iterable[str]) -> list[str]:
+    """The numbers, then the names, in ``answer`` found nowhere in ``given`` (the prompt's
+    texts). Citation marks ([1]), list numbering and the prompt's markup (which a model may
+    echo) are not claims."""
+    answer = _TAG.sub(" ", _CITATION.sub(" ", _LIST_NUMBER.sub(" ", answer)))
+    evidence = _TAG.sub(" ", "\n".join(given))
+    numbers = _numbers(evidence)
+    words = {_key(w) for w in _WORD.findall(evidence)}
+    missing: list[str] = []
+    for match in _NUMBER.finditer(answer):
+        value = match.group()
+        if normalise_number(value) not in numbers and value not in missing:
+            missing.append(value)
+    for name in _names(answer):
+        if any(_key(w) not in words for w in _WORD.findall(name)) and name not in missing:
+            missing.append(name)
+    return missing
+
+
+def note(claims: list[str]) -> str:
+    """The line put under an answer whose claims are not in its sources."""
+    return f"\n\n(The sources do not mention {', '.join(claims)}: check this answer.)"

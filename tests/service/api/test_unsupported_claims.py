@@ -1,0 +1,92 @@
+"""A grounded answer's numbers and names that nothing the model was given holds are named under
+it, plain and streamed (the real app, embedder and Chroma; the model's reply is canned, since
+the packaged model invents at will but not on cue)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.support.apps import app_client, app_settings, chat_body
+from tests.support.settings import AUTH
+
+pytestmark = [pytest.mark.models]
+
+SHEET = (
+    b"# Harbor E-Bike 2\n\nThe Harbor E-Bike 2 is a city bike made by Lumen Cycles in Porto. "
+    b"It costs 2,390 euros and weighs 21.4 kilograms.\n"
+)
+INVENTED = "Lumen Cycles is run by Elena Kravitscheva; the bike costs 2390 euros [1]."
+NOTE = "\n\n(The sources do not mention Elena Kravitscheva: check this answer.)"
+QUESTION = "Who runs Lumen Cycles, and what does the Harbor E-Bike 2 cost?"
+
+
+@contextmanager
+def _app(root: Path, reply: str, **llm: Any) -> Iterator[TestClient]:
+    settings = app_settings(root, llm={"provider": "fake", "fake_responses": [reply], **llm})
+    with app_client(settings) as c:
+        response = c.post("/v1/documents", headers=AUTH, files={"file": ("bike.md", SHEET)})
+        assert response.status_code == 201, response.text
+        yield c
+
+
+def _completion(c: TestClient, **extra: Any) -> dict[str, Any]:
+    response = c.post("/v1/chat/completions", headers=AUTH, json=chat_body(QUESTION, **extra))
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _answer(c: TestClient, **extra: Any) -> str:
+    return str(_completion(c, **extra)["choices"][0]["message"]["content"])
+
+
+def _streamed(c: TestClient) -> tuple[list[str], list[str]]:
+    """The content deltas, and the last chunk's ``unsupported``."""
+    deltas: list[str] = []
+    unsupported: list[str] = []
+    body = chat_body(QUESTION, stream=True)
+    with c.stream("POST", "/v1/chat/completions", headers=AUTH, json=body) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                event = json.loads(line[6:])
+                unsupported = event.get("unsupported", unsupported)
+                for choice in event["choices"]:
+                    if choice["delta"].get("content"):
+                        deltas.append(choice["delta"]["content"])
+    return deltas, unsupported
+
+
+def test_an_invented_name_is_named_under_the_answer_plain_and_streamed(tmp_path: Path) -> None:
+    with _app(tmp_path, INVENTED) as c:
+        completion = _completion(c)
+        assert completion["choices"][0]["message"]["content"] == INVENTED + NOTE
+        assert completion["unsupported"] == ["Elena Kravitscheva"]
+        deltas, unsupported = _streamed(c)
+        assert "".join(deltas) == INVENTED + NOTE and deltas[-1] == NOTE  # after the answer
+        assert unsupported == ["Elena Kravitscheva"]
+
+
+def test_an_answer_the_sources_hold_gets_no_note(tmp_path: Path) -> None:
+    reply = "Lumen Cycles makes it in Porto; it costs 2390 euros and weighs 21.4 kg [1]."
+    with _app(tmp_path, reply) as c:
+        completion = _completion(c)
+        assert completion["choices"][0]["message"]["content"] == reply
+        assert completion["unsupported"] == []
+
+
+def test_json_a_front_ends_background_task_and_the_setting_off_get_no_note(
+    tmp_path: Path,
+) -> None:
+    with _app(tmp_path / "on", INVENTED) as c:
+        assert _answer(c, response_format={"type": "json_object"}) == INVENTED
+        assert _answer(c, service_tier="flex") == INVENTED  # no person reads it as it comes
+    with _app(tmp_path / "off", INVENTED, flag_unsupported=False) as c:
+        assert _answer(c) == INVENTED

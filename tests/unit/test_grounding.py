@@ -1,0 +1,57 @@
+"""The numbers and names of an answer that nothing the model was given holds."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.orchestrator.grounding import normalise_number, unsupported
+
+pytestmark = pytest.mark.unit
+
+SHEET = (
+    '<source id="1" name="harbor-bike.md">The Harbor E-Bike 2 is a city bike made by Lumen '
+    "Cycles in Porto, Portugal. Its motor is rated at 250 W; the battery holds 540 Wh and "
+    "charges in four hours. It costs 2,390 euros; mileage is paid at 0.30 euros a kilometre."
+    "</source>"
+)
+QUESTION = "Who is the chief executive of Lumen Cycles?"
+
+
+def test_an_invented_name_is_reported_and_names_the_sources_hold_are_not() -> None:
+    answer = "The chief executive of Lumen Cycles is Elena Kravitscheva."
+    assert unsupported(answer, [SHEET, QUESTION]) == ["Elena Kravitscheva"]
+    assert unsupported("The Harbor E-Bike 2 is made by Lumen Cycles in Porto.", [SHEET]) == []
+
+
+def test_numbers_count_whatever_their_spelling() -> None:
+    assert unsupported("It costs 2390 euros, 0.3 euros a kilometre [1].", [SHEET]) == []
+    assert unsupported("It charges in 4 hours.", [SHEET]) == []  # "four" in the source
+    assert normalise_number("9,168") == normalise_number("9168") == "9168"
+    assert normalise_number("0.30") == normalise_number("0,3") == "0.3"
+
+
+def test_a_computed_or_invented_number_is_reported_beside_a_right_one() -> None:
+    answer = "The motor is rated at 250 watts, which is 250 * 100 = 2500 watts."
+    assert unsupported(answer, [SHEET]) == ["100", "2500"]
+    assert unsupported("The battery holds 2.5 kWh.", [SHEET]) == ["2.5"]
+
+
+def test_citation_marks_list_numbers_and_the_prompts_markup_are_not_claims() -> None:
+    answer = "1. The Harbor E-Bike 2 costs 2,390 euros [1].\n2. It is made in Portugal [1, 2]."
+    assert unsupported(answer, [SHEET]) == []
+    # the source's number in its tag is markup, not something the source says
+    assert unsupported("The answer is: 1", [SHEET]) == ["1"]
+    assert unsupported('It reads <source id="3" name="harbor-bike.md"> 250 W.', [SHEET]) == []
+
+
+def test_ordinary_words_are_not_checked_so_a_paraphrase_is_not_reported() -> None:
+    """Only digits and capitalised names are claims: "price" for "costs" is no news, and
+    neither (a known limit) is "three colours"."""
+    answer = "The Harbor E-Bike 2 has a price of 2,390 euros and comes in three colours."
+    assert unsupported(answer, [SHEET]) == []
+
+
+def test_a_capital_after_a_bullet_or_emphasis_is_no_name_and_a_possessive_is_the_name() -> None:
+    answer = "- Weighs little.\n* **Rated** at 250 W.\n> Sold by Lumen's shop in Porto."
+    assert unsupported(answer, [SHEET]) == []
+    assert unsupported("Sold in Lisbon's shops.", [SHEET]) == ["Lisbon's"]
