@@ -251,9 +251,10 @@ class Orchestrator:
         self, text: str, chat: ChatInput, messages: list[Any], prepared: Prepared
     ) -> list[str]:
         """The answer's numbers and names that neither the prompt (findings, tool results),
-        the whole chunks its sources are cut from, nor the conversation holds. Only for a plain-text answer a person reads that
-        had sources to go by: never under JSON, a client's tool use, per-token logprobs or a
-        front end's background task (a title, tags), whose readers parse what they get."""
+        the whole chunks its sources are cut from, nor the conversation holds. Only for a
+        plain-text answer a person reads that had sources to go by: never under JSON, a
+        client's tool use, per-token logprobs or a front end's background task (a title,
+        tags), whose readers parse what they get."""
         generation = chat.generation
         if (
             not self.flag_unsupported

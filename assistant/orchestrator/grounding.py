@@ -3,9 +3,10 @@
 A small model answers a question its sources cannot with a plausible invention ("The chief
 executive of Lumen Cycles is Elena Kravitscheva."), or mixes a computed number into a right one.
 Numbers and proper names are the claims a reader acts on and the ones a model cannot paraphrase,
-so each one the answer holds is looked up in everything the model was given (system prompt,
-sources, attachments' findings, conversation, question, tool results); what is found nowhere
-is reported, and the orchestrator says so under the answer. Ordinary words are not checked: a
+so each one the answer holds is looked up in everything the model was given (the whole
+retrieved chunks, attachments' findings, the client's system message, conversation, question,
+tool results; not the prompt's own instructions and markup); what is found nowhere is
+reported, and the orchestrator says so under the answer. Ordinary words are not checked: a
 model rewords them ("price" for "cost"), and a note on every paraphrase would be noise.
 """
 
@@ -117,6 +118,12 @@ def unsupported(answer: str, given: Iterable[str]) -> list[str]:
     return missing
 
 
+NOTE_NAMES_AT_MOST = 8
+
+
 def note(claims: list[str]) -> str:
-    """The line put under an answer whose claims are not in its sources."""
-    return f"\n\n(The sources do not mention {', '.join(claims)}: check this answer.)"
+    """The line put under an answer whose claims are not in its sources (the first few)."""
+    named = ", ".join(claims[:NOTE_NAMES_AT_MOST])
+    if len(claims) > NOTE_NAMES_AT_MOST:
+        named += f" and {len(claims) - NOTE_NAMES_AT_MOST} more"
+    return f"\n\n(The sources do not mention {named}: check this answer.)"

@@ -30,14 +30,12 @@ NO_SOURCES = (
     "If you cannot answer from the conversation itself, say that you don't know."
 )
 HISTORY_CHAR_BUDGET = 6000
+SNIPPET_CHARS = 240
 
 
 def own_words_out(text: str) -> str:
     """A prompt's text without this module's own instructions (their "[1]" is no source's)."""
     return text.replace(SYSTEM, "").replace(NO_SOURCES, "")
-
-
-SNIPPET_CHARS = 240
 
 
 def fence(text: str) -> str:

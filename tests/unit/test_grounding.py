@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.orchestrator.grounding import normalise_number, unsupported
+from assistant.orchestrator.grounding import normalise_number, note, unsupported
 
 pytestmark = pytest.mark.unit
 
@@ -55,3 +55,10 @@ def test_a_capital_after_a_bullet_or_emphasis_is_no_name_and_a_possessive_is_the
     answer = "- Weighs little.\n* **Rated** at 250 W.\n> Sold by Lumen's shop in Porto."
     assert unsupported(answer, [SHEET]) == []
     assert unsupported("Sold in Lisbon's shops.", [SHEET]) == ["Lisbon's"]
+
+
+def test_the_note_names_the_first_claims_and_counts_the_rest() -> None:
+    assert note(["Elena Kravitscheva"]) == (
+        "\n\n(The sources do not mention Elena Kravitscheva: check this answer.)"
+    )
+    assert "1, 2, 3, 4, 5, 6, 7, 8 and 4 more:" in note([str(n) for n in range(1, 13)])
