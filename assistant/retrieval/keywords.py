@@ -116,9 +116,14 @@ def stem(word: str) -> str:
 
 def terms(text: str) -> frozenset[str]:
     """The stems of a text's words that carry a subject."""
-    words = (w.lower() for w in _WORD.findall(text))
-    # a lone letter ("E" of "E-Bike") says nothing on its own; a lone digit ("2") may
-    return frozenset(stem(w) for w in words if w not in STOP_WORDS and (len(w) > 1 or w.isdigit()))
+    # a lone letter ("E" of "E-Bike") says nothing on its own; a lone digit ("2") may. Each
+    # distinct word is stemmed once (a search reads its whole pool of chunks this way)
+    words = {
+        w
+        for w in _WORD.findall(text.lower())
+        if w not in STOP_WORDS and (len(w) > 1 or w.isdigit())
+    }
+    return frozenset(map(stem, words))
 
 
 def rerank(question: str, pool: Sequence[HitT], k: int) -> list[HitT]:

@@ -234,7 +234,38 @@ class VectorStore:
                 found.update(i for i in ids if i not in known)
         if not found:
             return []
-        return self.search_vector(tenant, vector, len(found), where, sorted(found))
+        return self.nearest_of(tenant, vector, sorted(found), where)
+
+    def nearest_of(
+        self,
+        tenant: str,
+        vector: Sequence[float],
+        ids: list[str],
+        where: dict[str, Any] | None = None,
+    ) -> list[Hit]:
+        """These chunks (those ``where`` admits), nearest the vector first. Read by id and
+        their cosine distances computed here: Chroma's query restricted to ids took 12-17 ms
+        on 20,000 chunks for what a get takes under 1 ms (bench/bench_hybrid.py); the
+        distances agree with its own to 1e-7."""
+        import numpy as np
+
+        result = self._read(
+            tenant,
+            lambda c: c.get(ids=ids, where=where, include=["documents", "metadatas", "embeddings"]),
+        )
+        if not result["ids"]:
+            return []
+        stored = np.asarray(result["embeddings"], dtype=np.float32)
+        asked = np.asarray(vector, dtype=np.float32)
+        norms = np.linalg.norm(stored, axis=1) * float(np.linalg.norm(asked))
+        distances = 1.0 - (stored @ asked) / np.maximum(norms, 1e-12)
+        docs = result.get("documents") or [""] * len(result["ids"])
+        metas = result.get("metadatas") or [{}] * len(result["ids"])
+        hits = [
+            Hit(id=i, text=d or "", distance=float(dist), metadata=dict(m or {}))
+            for i, d, m, dist in zip(result["ids"], docs, metas, distances, strict=True)
+        ]
+        return sorted(hits, key=lambda h: (h.distance, h.id))
 
     def search_vector(
         self,
@@ -242,14 +273,12 @@ class VectorStore:
         vector: Sequence[float],
         k: int,
         where: dict[str, Any] | None = None,
-        ids: list[str] | None = None,
     ) -> list[Hit]:
-        """The ``k`` chunks nearest the vector (of ``ids`` when given)."""
+        """The ``k`` chunks nearest the vector."""
         result = self._read(
             tenant,
             lambda c: c.query(
                 query_embeddings=[list(vector)],
-                ids=ids,
                 n_results=k,
                 where=where,
                 include=["documents", "metadatas", "distances"],

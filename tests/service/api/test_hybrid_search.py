@@ -105,3 +105,15 @@ def test_a_chunk_beyond_max_distance_does_not_take_a_nearer_chunks_place(tmp_pat
         between = (nearest.distance + asked.distance) / 2
         hits = store.search("default", QUERY, 1, max_distance=between)
         assert [h.id for h in hits] == [nearest.id]
+
+
+def test_a_chunk_the_keyword_index_brings_still_passes_the_searchs_filters(tmp_path: Path) -> None:
+    """The index finds the invoice that says 4011 beyond a pool of one; a search restricted to
+    other documents does not get it (the filter applies to what the index brings too)."""
+    with _invoices(tmp_path, keyword_pool=1) as (c, ids):
+        others = [i for name, i in ids.items() if name != "supplier-11.md"][:3]
+        body = {"query": QUERY, "top_k": 4, "document_ids": others}
+        response = c.post("/v1/search", headers=AUTH, json=body)
+        assert response.status_code == 200, response.text
+        found = {hit["document_id"] for hit in response.json()["data"]}
+        assert found and found <= set(others)
