@@ -350,8 +350,10 @@ class ChatCompletionRequest(Strict):
         """Whether no person waits on this answer: ``service_tier: "flex"``, or a front end's
         own task completion (Open WebUI's title, tags, follow-ups and query prompts all open
         with "### Task:")."""
-        if self.service_tier == "flex":
-            return True
+        return self.service_tier == "flex" or self.frontend_task()
+
+    def frontend_task(self) -> bool:
+        """Whether this is a front end's own task completion (its output is parsed)."""
         last = next(m for m in reversed(self.messages) if m.role == "user")
         return last.text().lstrip().startswith(FRONTEND_TASK_OPENING)
 

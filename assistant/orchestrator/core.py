@@ -253,8 +253,8 @@ class Orchestrator:
         """The answer's numbers and names that neither the prompt (findings, tool results),
         the whole chunks its sources are cut from, nor the conversation holds. Only for a
         plain-text answer a person reads that had sources to go by: never under JSON, a
-        client's tool use, per-token logprobs or a front end's background task (a title,
-        tags), whose readers parse what they get."""
+        client's tool use, per-token logprobs or a front end's own task (a title, tags),
+        whose readers parse what they get."""
         generation = chat.generation
         if (
             not self.flag_unsupported
@@ -263,7 +263,7 @@ class Orchestrator:
             or generation.response_format is not None
             or generation.tools
             or generation.logprobs
-            or chat.priority == "background"
+            or not chat.read_by_person
         ):
             return []
         given = [own_words_out(m.text) for m in messages]

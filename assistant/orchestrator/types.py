@@ -42,6 +42,9 @@ class ChatInput:
     generation: Generation = field(default_factory=Generation)
     # background: no person waits on it (the local model serves interactive calls first)
     priority: Priority = "interactive"
+    # a person reads the answer (not a front end's title or tags, which it parses): unsupported
+    # claims may be named under it (grounding.py)
+    read_by_person: bool = True
 
 
 class Citation(BaseModel):

@@ -44,6 +44,7 @@ class ChatKind(JobKind):
             "finish_reason": answer.finish_reason,
             "tool_calls": [c.openai() for c in answer.tool_calls],
             "citations": [c.model_dump() for c in answer.citations],
+            "unsupported": answer.unsupported,
             "usage": answer.usage.model_dump(),
             "conversation_id": body.conversation_id,
             "findings": [

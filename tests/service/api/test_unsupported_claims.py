@@ -36,8 +36,14 @@ def _app(root: Path, reply: str, **llm: Any) -> Iterator[TestClient]:
         yield c
 
 
-def _completion(c: TestClient, **extra: Any) -> dict[str, Any]:
-    response = c.post("/v1/chat/completions", headers=AUTH, json=chat_body(QUESTION, **extra))
+TAGS_TASK = (  # Open WebUI's tags prompt, shortened
+    "### Task:\nGenerate 1-3 broad tags categorizing the main themes of the chat history.\n"
+    f"### Chat History:\n<chat_history>\nUSER: {QUESTION}\n</chat_history>"
+)
+
+
+def _completion(c: TestClient, question: str = QUESTION, **extra: Any) -> dict[str, Any]:
+    response = c.post("/v1/chat/completions", headers=AUTH, json=chat_body(question, **extra))
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -82,11 +88,12 @@ def test_an_answer_the_sources_hold_gets_no_note(tmp_path: Path) -> None:
         assert completion["unsupported"] == []
 
 
-def test_json_a_front_ends_background_task_and_the_setting_off_get_no_note(
-    tmp_path: Path,
-) -> None:
+def test_json_a_front_ends_own_task_and_the_setting_off_get_no_note(tmp_path: Path) -> None:
     with _app(tmp_path / "on", INVENTED) as c:
         assert _answer(c, response_format={"type": "json_object"}) == INVENTED
-        assert _answer(c, service_tier="flex") == INVENTED  # no person reads it as it comes
+        task = _completion(c, TAGS_TASK)  # its JSON is parsed, though it had sources too
+        assert task["citations"] and task["choices"][0]["message"]["content"] == INVENTED
+        # background, yet a person reads it later (as a chat job's answer)
+        assert _answer(c, service_tier="flex") == INVENTED + NOTE
     with _app(tmp_path / "off", INVENTED, flag_unsupported=False) as c:
         assert _answer(c) == INVENTED

@@ -202,6 +202,7 @@ async def test_chat_job_saves_messages_once(api: tuple[httpx.AsyncClient, Servic
     job = await _wait_state(client, (await client.post("/v1/jobs", json=body)).json()["id"])
     assert job["state"] == "succeeded", job
     assert job["result"]["text"] == "The answer, from the attachments [1] [2]."
+    assert job["result"]["unsupported"] == []  # its citation marks are no claims
     assert len(services.db.history("default", conv.id)) == 2
     # a re-run of the same job (its API process died after finishing) writes nothing twice
     manager = services.jobs
