@@ -203,6 +203,8 @@ class Services:
         if not self._started:
             self._started = True
             self.jobs.start_scanner()
+            if self.settings.retrieval.hybrid:
+                await asyncio.to_thread(self._check_keyword_index)
             storage = self.settings.storage
             if storage.blob_sweep_interval_s > 0:
                 self._sweeper = asyncio.get_running_loop().create_task(
@@ -213,6 +215,18 @@ class Services:
                         storage.blob_sweep_interval_s,
                     )
                 )
+
+    def _check_keyword_index(self) -> None:
+        """Say so when documents predate hybrid search's keyword index (not written here:
+        every replica starting at once would read the whole knowledge base)."""
+        missing = self.db.documents_without_terms()
+        if missing:
+            log.warning(
+                "%d document(s) have no keyword index (ingested before it existed): hybrid "
+                "search finds their rare words only among the nearest chunks until "
+                "`assistant reindex` writes it",
+                missing,
+            )
 
     async def aclose(self) -> None:
         """Stop the background work and close broker connections; safe to call twice."""

@@ -204,6 +204,16 @@ class Database:
         with self.session() as s:
             return [(t, i) for t, i in s.execute(query)]
 
+    def documents_without_terms(self) -> int:
+        """Documents with chunks but no keyword-index rows: ingested before the index existed
+        (``assistant reindex`` writes theirs)."""
+        indexed = select(ChunkTerm.chunk_id).where(
+            ChunkTerm.tenant == Document.tenant, ChunkTerm.document_id == Document.id
+        )
+        query = select(func.count()).where(Document.chunks > 0, ~indexed.exists())
+        with self.session() as s:
+            return int(s.scalar(query.select_from(Document)) or 0)
+
     def chunks_holding(self, tenant: str, term: str, limit: int) -> list[str]:
         """Up to ``limit`` ids of the tenant's chunks that hold the word (stem)."""
         with self.session() as s:

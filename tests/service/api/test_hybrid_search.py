@@ -3,6 +3,7 @@ the identifier asked about is found first where the vectors alone rank its look-
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,7 +78,7 @@ def test_the_keyword_index_finds_what_the_vector_pool_left_out_until_it_is_delet
 
 
 def test_documents_ingested_before_the_keyword_index_are_indexed_by_reindex(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """An older knowledge base has no index rows: ``assistant reindex`` (reindex_terms) writes
     them from the chunks in Chroma."""
@@ -86,7 +87,15 @@ def test_documents_ingested_before_the_keyword_index_are_indexed_by_reindex(
         for document_id in ids.values():
             services.db.replace_chunk_terms("default", document_id, {})  # as before the index
         assert _search(c, QUERY, top_k=1) != ["supplier-11.md"]
+        assert services.db.documents_without_terms() == len(ids)
+        with caplog.at_level(logging.WARNING, logger="assistant.services"):
+            restarted = app_settings(tmp_path, retrieval={"keyword_pool": 1})
+            with app_client(restarted):  # an API started on that knowledge base says so
+                pass
+        assert f"{len(ids)} document(s) have no keyword index" in caplog.text
+        assert "assistant reindex" in caplog.text
         assert services.ingestor.reindex_terms() == len(ids)
+        assert services.db.documents_without_terms() == 0
         assert _search(c, QUERY, top_k=1) == ["supplier-11.md"]
 
 
