@@ -243,9 +243,7 @@ class Orchestrator:
             if stream:
                 yield note
             text += note
-        answer = _answer(final, prepared, usage, text)
-        answer.unsupported = claims
-        yield answer
+        yield _answer(final, prepared, usage, text, claims)
 
     def _unsupported(
         self, text: str, chat: ChatInput, messages: list[Any], prepared: Prepared
@@ -324,8 +322,11 @@ def _add(a: Usage, b: Usage) -> Usage:
     )
 
 
-def _answer(message: AIMessage, prepared: Prepared, usage: Usage, text: str) -> Answer:
-    """The model's message as an Answer: text or tool calls, with the prompt's citations."""
+def _answer(
+    message: AIMessage, prepared: Prepared, usage: Usage, text: str, unsupported: list[str]
+) -> Answer:
+    """The model's message as an Answer: text or tool calls, with the prompt's citations and
+    the claims none of its sources holds."""
     calls = [ToolCall.from_langchain(dict(c)) for c in message.tool_calls]
     calls += [ToolCall.from_langchain(dict(c)) for c in message.invalid_tool_calls]
     meta = message.response_metadata
@@ -340,6 +341,7 @@ def _answer(message: AIMessage, prepared: Prepared, usage: Usage, text: str) -> 
         prepared.findings,
         tool_calls=calls,
         logprobs=meta.get("logprobs") if isinstance(meta.get("logprobs"), dict) else None,
+        unsupported=unsupported,
     )
 
 

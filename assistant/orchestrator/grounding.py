@@ -46,7 +46,7 @@ def normalise_number(text: str) -> str:
     if re.fullmatch(r"\d{1,3}(,\d{3})+", text):
         text = text.replace(",", "")
     text = text.replace(",", ".")
-    if "." in text and re.fullmatch(r"\d+\.\d+", text):
+    if re.fullmatch(r"\d+\.\d+", text):
         text = text.rstrip("0").rstrip(".")
     whole, point, fraction = text.partition(".")
     return (whole.lstrip("0") or "0") + point + fraction
