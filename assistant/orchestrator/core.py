@@ -24,7 +24,7 @@ from assistant.llm.options import ToolCall
 from assistant.orchestrator import grounding
 from assistant.orchestrator.followup import retrieval_query
 from assistant.orchestrator.media import take_renditions
-from assistant.orchestrator.prompt import build_messages, own_words_out
+from assistant.orchestrator.prompt import build_messages, evidence
 from assistant.orchestrator.tools import SPECS, InternalTools, ToolState
 from assistant.orchestrator.types import Answer, ChatInput, Finding, Prepared, Usage
 from assistant.plugins.contract import RenderOptions
@@ -139,7 +139,7 @@ class Orchestrator:
             citations=citations,
             findings=state["findings"],
             attachments=numbered,
-            source_texts=[h.text for h in state["hits"]],
+            evidence=evidence(chat.messages, state["hits"], state["findings"]),
         )
 
     # public API -----------------------------------------------------------------------
@@ -248,8 +248,8 @@ class Orchestrator:
     def _unsupported(
         self, text: str, chat: ChatInput, messages: list[Any], prepared: Prepared
     ) -> list[str]:
-        """The answer's numbers and names that neither the prompt (findings, tool results),
-        the whole chunks its sources are cut from, nor the conversation holds. Only for a
+        """The answer's numbers and names that nothing the model was given holds (the
+        prepared evidence, and the results of our tools' rounds). Only for a
         plain-text answer a person reads that had sources to go by: never under JSON, a
         client's tool use, per-token logprobs or a front end's own task (a title, tags),
         whose readers parse what they get."""
@@ -264,9 +264,10 @@ class Orchestrator:
             or not chat.read_by_person
         ):
             return []
-        given = [own_words_out(m.text) for m in messages]
-        given += prepared.source_texts + [t.content for t in chat.messages]
-        claims = grounding.unsupported(text, given)
+        ran = [
+            str(m.text) for m in messages[len(prepared.messages) :] if isinstance(m, ToolMessage)
+        ]
+        claims = grounding.unsupported(text, prepared.evidence + ran)
         if claims:
             metrics.UNSUPPORTED_ANSWERS.labels(self.model).inc()
         return claims

@@ -4,9 +4,10 @@ A small model answers a question its sources cannot with a plausible invention (
 executive of Lumen Cycles is Elena Kravitscheva."), or mixes a computed number into a right one.
 Numbers and proper names are the claims a reader acts on and the ones a model cannot paraphrase,
 so each one the answer holds is looked up in everything the model was given (the whole
-retrieved chunks, attachments' findings, the client's system message, conversation, question,
-tool results; not the prompt's own instructions and markup); what is found nowhere is
-reported, and the orchestrator says so under the answer. Ordinary words are not checked: a
+retrieved chunks, attachments' findings, the client's system message, the person's turns and
+question, tool results; not the prompt's own instructions and markup, and of the model's own
+earlier answers not what their note named); what is found nowhere is reported, and the
+orchestrator says so under the answer. Ordinary words are not checked: a
 model rewords them ("price" for "cost"), and a note on every paraphrase would be noise.
 """
 
@@ -119,6 +120,9 @@ def unsupported(answer: str, given: Iterable[str]) -> list[str]:
 
 
 NOTE_NAMES_AT_MOST = 8
+_NOTE = re.compile(
+    r"\s*\(The sources do not mention (?P<named>.+?)(?: and \d+ more)?: check this answer\.\)"
+)
 
 
 def note(claims: list[str]) -> str:
@@ -127,3 +131,20 @@ def note(claims: list[str]) -> str:
     if len(claims) > NOTE_NAMES_AT_MOST:
         named += f" and {len(claims) - NOTE_NAMES_AT_MOST} more"
     return f"\n\n(The sources do not mention {named}: check this answer.)"
+
+
+def without_note(answer: str) -> str:
+    """An earlier answer as the model reads it again: the note was for the person."""
+    return _NOTE.sub("", answer)
+
+
+def disowned(answer: str) -> str:
+    """An earlier answer as evidence for a later one: without its note and without what the
+    note named, so an invention the model repeats (a client sends its earlier answers back)
+    is not supported by having been said once already. Its other claims stand: a follow-up
+    may repeat what an earlier answer cited from sources no longer retrieved."""
+    claims = [c for m in _NOTE.finditer(answer) for c in m.group("named").split(", ")]
+    text = without_note(answer)
+    for claim in claims:
+        text = re.sub(rf"(?<![\w.,]){re.escape(claim)}(?![\w]|[.,]\d)", " ", text)
+    return text

@@ -15,6 +15,7 @@ from langchain_core.messages import (
 )
 
 from assistant.orchestrator.compress import nearest_sentences
+from assistant.orchestrator.grounding import disowned, without_note
 from assistant.orchestrator.media import content_parts, timestamp
 from assistant.orchestrator.types import ChatTurn, Citation, Finding
 from assistant.retrieval.store import Hit
@@ -31,11 +32,6 @@ NO_SOURCES = (
 )
 HISTORY_CHAR_BUDGET = 6000
 SNIPPET_CHARS = 240
-
-
-def own_words_out(text: str) -> str:
-    """A prompt's text without this module's own instructions (their "[1]" is no source's)."""
-    return text.replace(SYSTEM, "").replace(NO_SOURCES, "")
 
 
 def fence(text: str) -> str:
@@ -171,6 +167,19 @@ def build_messages(
     return messages, citations
 
 
+def evidence(turns: list[ChatTurn], hits: list[Hit], findings: list[Finding]) -> list[str]:
+    """What the model is given as facts, for checking its answer's claims (grounding.py):
+    the whole retrieved chunks (it may read them cut to a sentence; a citation stands for the
+    whole chunk), the attachments' findings, and the conversation — the client's system
+    message, the person's turns, tool results, and the model's earlier answers less what
+    their notes named. Not this module's own instructions and markup: their "[1]" is no
+    source's."""
+    given = [h.text for h in hits]
+    given += [finding_block(0, f)[0] for f in findings]
+    given += [disowned(t.content) if t.role == "assistant" else t.content for t in turns]
+    return given
+
+
 def _message(turn: ChatTurn) -> BaseMessage:
     if turn.role == "tool":
         return ToolMessage(turn.content, tool_call_id=turn.tool_call_id or "")
@@ -179,7 +188,8 @@ def _message(turn: ChatTurn) -> BaseMessage:
             {"name": c.name, "args": json.loads(c.arguments or "{}"), "id": c.id}
             for c in turn.tool_calls
         ]
-        return AIMessage(turn.content, tool_calls=calls)
+        # the note under an earlier answer was for the person, not a part of what it said
+        return AIMessage(without_note(turn.content), tool_calls=calls)
     return HumanMessage(turn.content)
 
 

@@ -75,9 +75,9 @@ class Prepared:
     findings: list[Finding]
     # the request's attachments by their number in the prompt (for the internal tools)
     attachments: dict[int, MediaItem] = field(default_factory=dict)
-    # the whole retrieved chunks (the model may read them cut to a sentence): what the
-    # citations stand for, and so what an answer's claims are looked up in (grounding.py)
-    source_texts: list[str] = field(default_factory=list)
+    # the facts the model is given, whole (it may read chunks cut to a sentence): what an
+    # answer's claims are looked up in (prompt.evidence, grounding.py)
+    evidence: list[str] = field(default_factory=list)
 
 
 @dataclass

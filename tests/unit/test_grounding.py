@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.orchestrator.grounding import normalise_number, note, unsupported
+from assistant.orchestrator.grounding import (
+    disowned,
+    normalise_number,
+    note,
+    unsupported,
+    without_note,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -62,3 +68,18 @@ def test_the_note_names_the_first_claims_and_counts_the_rest() -> None:
         "\n\n(The sources do not mention Elena Kravitscheva: check this answer.)"
     )
     assert "1, 2, 3, 4, 5, 6, 7, 8 and 4 more:" in note([str(n) for n in range(1, 13)])
+
+
+def test_an_earlier_answer_is_evidence_without_what_its_note_named() -> None:
+    earlier = (
+        "Lumen Cycles is run by Elena Kravitscheva since 2019; it costs 2390 euros [1]."
+        + note(["Elena Kravitscheva", "2019"])
+    )
+    assert without_note(earlier) == earlier.split("\n\n")[0]
+    kept = disowned(earlier)
+    assert "Kravitscheva" not in kept and "2019" not in kept and "mention" not in kept
+    assert unsupported("It costs 2390 euros, since 2019.", [kept]) == ["2019"]
+    assert unsupported("It is run by Elena Kravitscheva.", [kept]) == ["Elena Kravitscheva"]
+    # a note cut short ("and 2 more") is still read, and a number is removed as a number only
+    capped = "Sold 12 in 2019 and 120 in 2020." + note([str(n) for n in range(12, 22)])
+    assert disowned(capped).split() == ["Sold", "in", "2019", "and", "120", "in", "2020."]

@@ -1,5 +1,6 @@
+from assistant.orchestrator.grounding import note
 from assistant.orchestrator.media import timestamp
-from assistant.orchestrator.prompt import NO_SOURCES, build_messages
+from assistant.orchestrator.prompt import NO_SOURCES, SYSTEM, build_messages, evidence
 from assistant.orchestrator.types import ChatTurn, Finding
 from assistant.plugins.contract import Encoding, Modality, Segment
 from assistant.retrieval.store import Hit
@@ -50,6 +51,23 @@ def test_history_and_client_system_prompt_are_kept() -> None:
     messages, _ = build_messages(turns, [], [])
     assert "Answer in French." in messages[0].text
     assert [m.type for m in messages] == ["system", "human", "ai", "human"]
+
+
+def test_the_note_under_an_earlier_answer_is_not_read_again_nor_taken_as_evidence() -> None:
+    earlier = "It is run by Elena Kravitscheva [1]." + note(["Elena Kravitscheva"])
+    turns = [
+        ChatTurn("system", "Answer briefly."),
+        ChatTurn("user", "Who runs Lumen Cycles?"),
+        ChatTurn("assistant", earlier),
+        ChatTurn("user", "Since when?"),
+    ]
+    hit = _hit("Lumen Cycles was founded in Porto in 2011. It makes city bikes.")
+    messages, _ = build_messages(turns, [hit], [], context_sentences=1)
+    assert messages[2].text == "It is run by Elena Kravitscheva [1]."
+    given = "\n".join(evidence(turns, [hit], []))
+    # the whole chunk (the prompt holds one sentence of it), the conversation, the system turn
+    assert "It makes city bikes." in given and "Since when?" in given and "briefly" in given
+    assert "Kravitscheva" not in given and SYSTEM not in given and NO_SOURCES not in given
 
 
 def test_attachment_findings_carry_timestamps_and_failures_are_noted() -> None:

@@ -162,3 +162,30 @@ def test_streamed_answers_run_the_tools_too(served: Served) -> None:
     assert text.strip() == "Seven."
     assert len(upstream.requests) == 2 and upstream.requests[1]["messages"][-1]["role"] == "tool"
     assert services_of(client).orchestrator.tools is not None
+
+
+def test_what_a_tool_brought_is_evidence_for_the_answers_claims(tmp_path: Path) -> None:
+    """With the claim check on (``llm.flag_unsupported``), a name only the tool's own search
+    found is supported; one nothing brought is named."""
+    harbour = b"# Harbour\n\nThe harbour master is Tomas Quill, on duty at the quay since 1998.\n"
+    llm = {"model_name": MODEL, "tools": True, "flag_unsupported": True}
+    with app_over_upstream(tmp_path, llm, retrieval={"top_k": 1}) as (client, upstream):
+        for name, text in (("lighthouse.md", NOTES.encode()), ("harbour.md", harbour)):
+            files = {"file": (name, text)}
+            response = client.post("/v1/documents", headers=AUTH, files=files)
+            assert response.status_code == 201, response.text
+        question = "When does the lighthouse keeper ring the bell, and who runs the harbour?"
+        for answer, named in (
+            ("At seven; the harbour master is Tomas Quill [2].", []),
+            ("At seven; the harbour master is Tomas Brack [2].", ["Tomas Brack"]),
+        ):
+            upstream.requests.clear()
+            upstream.script = [
+                {"tool": "search_knowledge", "arguments": {"query": "harbour master"}},
+                {"content": answer},
+            ]
+            completion = _chat(client, question)
+            first = upstream.requests[0]["messages"][-1]["content"]
+            assert "lighthouse keeper rings" in first and "Quill" not in first
+            assert "Tomas Quill" in upstream.requests[1]["messages"][-1]["content"]
+            assert completion["unsupported"] == named

@@ -97,3 +97,29 @@ def test_json_a_front_ends_own_task_and_the_setting_off_get_no_note(tmp_path: Pa
         assert _answer(c, service_tier="flex") == INVENTED + NOTE
     with _app(tmp_path / "off", INVENTED, flag_unsupported=False) as c:
         assert _answer(c) == INVENTED
+
+
+def test_an_invention_said_again_is_named_again_and_an_earlier_answers_sources_stand(
+    tmp_path: Path,
+) -> None:
+    """The client sends its conversation back, the earlier answer with its note: the model's
+    own earlier words are no evidence for what that note named (the model repeating its
+    invention), while what the earlier answer held unflagged still counts."""
+    follow_up = "And who founded Lumen Cycles?"
+    with _app(tmp_path, INVENTED) as c:
+        earlier = _answer(c)
+        assert earlier == INVENTED + NOTE
+        messages = [
+            {"role": "user", "content": QUESTION},
+            {"role": "assistant", "content": earlier},
+            {"role": "user", "content": follow_up},
+        ]
+        body = chat_body(follow_up) | {"messages": messages}
+        response = c.post("/v1/chat/completions", headers=AUTH, json=body)
+        assert response.status_code == 200, response.text
+        assert response.json()["unsupported"] == ["Elena Kravitscheva"]
+        # an earlier answer the sources did not need to hold (a name the person accepted)
+        messages[1]["content"] = "Lumen Cycles is run by Elena Kravitscheva [1]."
+        response = c.post("/v1/chat/completions", headers=AUTH, json=body)
+        assert response.status_code == 200, response.text
+        assert response.json()["unsupported"] == []
