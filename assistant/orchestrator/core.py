@@ -249,14 +249,14 @@ class Orchestrator:
         self, text: str, chat: ChatInput, messages: list[Any], prepared: Prepared
     ) -> list[str]:
         """The answer's numbers and names that nothing the model was given holds (the
-        prepared evidence, and the results of our tools' rounds). Only for a
-        plain-text answer a person reads that had sources to go by: never under JSON, a
-        client's tool use, per-token logprobs or a front end's own task (a title, tags),
-        whose readers parse what they get."""
+        prepared evidence, and the results of our tools' rounds). With no source found the
+        conversation is all it was given, and what the model says from its own knowledge is
+        named too (the answer has no citation to check it by). Only for a plain-text answer a
+        person reads: never under JSON, a client's tool use, per-token logprobs or a front
+        end's own task (a title, tags), whose readers parse what they get."""
         generation = chat.generation
         if (
             not self.flag_unsupported
-            or not prepared.citations
             or not text.strip()
             or generation.response_format is not None
             or generation.tools

@@ -23,6 +23,8 @@ _WORD = re.compile(r"[^\W\d_][\w'\u2019-]*")
 _TAG = re.compile(r"<[^<>]{1,200}>")  # the prompt's own markup (<source id="1" ...>)
 _CITATION = re.compile(r"\[\d+(?:\s*[,-]\s*\d+)*\]")
 _LIST_NUMBER = re.compile(r"^\s*\d+[.)]\s", re.MULTILINE)
+# code is not prose: its numbers and identifiers (range(10), os.Path) are no claims of fact
+_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]+`", re.DOTALL)
 # what may stand between a sentence's end (or a list item's bullet) and its first word
 _OPENING = " \t*_#>\"'\u201c("
 _BULLET = re.compile(r"(?:^|\n)[ \t]*(?:[-*+\u2022]|\d+[.)])$")
@@ -102,9 +104,9 @@ def _names(text: str) -> list[str]:
 
 def unsupported(answer: str, given: Iterable[str]) -> list[str]:
     """The numbers, then the names, in ``answer`` found nowhere in ``given`` (the prompt's
-    texts). Citation marks ([1]), list numbering and the prompt's markup (which a model may
-    echo) are not claims."""
-    answer = _TAG.sub(" ", _CITATION.sub(" ", _LIST_NUMBER.sub(" ", answer)))
+    texts). Citation marks ([1]), list numbering, code and the prompt's markup (which a model
+    may echo) are not claims."""
+    answer = _TAG.sub(" ", _CITATION.sub(" ", _LIST_NUMBER.sub(" ", _CODE.sub(" ", answer))))
     evidence = _TAG.sub(" ", "\n".join(given))
     numbers = _numbers(evidence)
     words = {_key(w) for w in _WORD.findall(evidence)}

@@ -42,6 +42,17 @@ class Hit:
     metadata: dict[str, Any]
 
 
+def _hits(ids: Sequence[str], docs: Any, metas: Any, distances: Any) -> list[Hit]:
+    """Chroma's parallel lists (documents and metadatas may be absent or hold None) as hits."""
+    n = len(ids)
+    return [
+        Hit(id=i, text=d or "", distance=float(dist), metadata=dict(m or {}))
+        for i, d, m, dist in zip(
+            ids, docs or [None] * n, metas or [None] * n, distances, strict=True
+        )
+    ]
+
+
 class _Embedding:
     """Chroma embedding-function adapter over the project's embedder (never Chroma's default)."""
 
@@ -259,12 +270,7 @@ class VectorStore:
         asked = np.asarray(vector, dtype=np.float32)
         norms = np.linalg.norm(stored, axis=1) * float(np.linalg.norm(asked))
         distances = 1.0 - (stored @ asked) / np.maximum(norms, 1e-12)
-        docs = result.get("documents") or [""] * len(result["ids"])
-        metas = result.get("metadatas") or [{}] * len(result["ids"])
-        hits = [
-            Hit(id=i, text=d or "", distance=float(dist), metadata=dict(m or {}))
-            for i, d, m, dist in zip(result["ids"], docs, metas, distances, strict=True)
-        ]
+        hits = _hits(result["ids"], result.get("documents"), result.get("metadatas"), distances)
         return sorted(hits, key=lambda h: (h.distance, h.id))
 
     def search_vector(
@@ -284,14 +290,11 @@ class VectorStore:
                 include=["documents", "metadatas", "distances"],
             ),
         )
-        ids = result["ids"][0]
-        docs = (result.get("documents") or [[]])[0] or []
-        metas = (result.get("metadatas") or [[]])[0] or []
-        dists = (result.get("distances") or [[]])[0] or []
-        return [
-            Hit(id=i, text=d or "", distance=float(dist), metadata=dict(m or {}))
-            for i, d, m, dist in zip(ids, docs, metas, dists, strict=False)
-        ]
+
+        def first(field: str) -> Any:  # a query answers one list per query vector
+            return (result.get(field) or [None])[0]
+
+        return _hits(result["ids"][0], first("documents"), first("metadatas"), first("distances"))
 
     def document_chunks(self, tenant: str, document_id: str) -> dict[str, str]:
         """A document's chunks: id -> text."""

@@ -83,3 +83,11 @@ def test_an_earlier_answer_is_evidence_without_what_its_note_named() -> None:
     # a note cut short ("and 2 more") is still read, and a number is removed as a number only
     capped = "Sold 12 in 2019 and 120 in 2020." + note([str(n) for n in range(12, 22)])
     assert disowned(capped).split() == ["Sold", "in", "2019", "and", "120", "in", "2020."]
+
+
+def test_code_is_not_checked() -> None:
+    answer = (
+        "Use `sorted(items)[:10]` or:\n\n```python\nfor n in range(3):\n    print(Path.cwd())\n```"
+        "\n\nIt costs 2,390 euros, not 2,990 [1]."
+    )
+    assert unsupported(answer, [SHEET]) == ["2,990"]

@@ -12,16 +12,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 from assistant.api.app import create_app
+from assistant.orchestrator.grounding import note
 from assistant.services import Services
 from tests.support.apps import chat_body
 
 MODEL = "smollm2-135m-instruct"
+REPLY = "The tower is 330 metres tall [1]."
 
 
 @pytest.fixture
 def client(make_settings) -> Iterator[TestClient]:
     settings = make_settings(
-        llm={"provider": "fake", "fake_responses": ["The tower is 330 metres tall [1]."]},
+        llm={"provider": "fake", "fake_responses": [REPLY]},
         api={"max_body_bytes": 200_000, "max_messages": 5},
     )
     services = Services.build(settings)
@@ -149,10 +151,9 @@ def test_plain_completion_shape(client: TestClient, auth: dict[str, str]) -> Non
     body = r.json()
     assert body["object"] == "chat.completion"
     message = body["choices"][0]["message"]
-    assert (message["role"], message["content"]) == (
-        "assistant",
-        "The tower is 330 metres tall [1].",
-    )
+    # no source was found, so the canned answer's number is named under it (grounding.py)
+    assert (message["role"], message["content"]) == ("assistant", REPLY + note(["330"]))
+    assert body["unsupported"] == ["330"]
     assert message["refusal"] is None and message["annotations"] == []
     assert not message.get("tool_calls")
     assert body["choices"][0]["finish_reason"] == "stop"
@@ -179,8 +180,9 @@ def test_streamed_completion_is_openai_sse_ending_with_done(
     chunks = [json.loads(line.removeprefix("data: ")) for line in lines[:-1]]
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
-    assert text == "The tower is 330 metres tall [1]."
+    assert text == REPLY + note(["330"])
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-1]["unsupported"] == ["330"]
 
 
 def test_models_and_health(client: TestClient, auth: dict[str, str]) -> None:

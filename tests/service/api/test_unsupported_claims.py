@@ -88,6 +88,19 @@ def test_an_answer_the_sources_hold_gets_no_note(tmp_path: Path) -> None:
         assert completion["unsupported"] == []
 
 
+def test_with_no_source_found_the_models_own_knowledge_is_named_too(tmp_path: Path) -> None:
+    """Nothing in the knowledge base is near the question: the answer has no citation to be
+    checked by, and the invented name is named all the same; one the question holds is not."""
+    reply = "The Lighthouse Club was founded by Oskar Brandt in 1931."
+    with _app(tmp_path, reply) as c:
+        completion = _completion(c, "Who founded the Lighthouse Club?")
+        assert completion["citations"] == []
+        assert completion["unsupported"] == ["1931", "Oskar Brandt"]
+        assert completion["choices"][0]["message"]["content"].endswith(
+            "(The sources do not mention 1931, Oskar Brandt: check this answer.)"
+        )
+
+
 def test_json_a_front_ends_own_task_and_the_setting_off_get_no_note(tmp_path: Path) -> None:
     with _app(tmp_path / "on", INVENTED) as c:
         assert _answer(c, response_format={"type": "json_object"}) == INVENTED
