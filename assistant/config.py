@@ -31,6 +31,9 @@ class LLMSettings(BaseModel):
     max_tokens: int = Field(256, ge=1, le=32768)
     # local: keep every position's logits so requests may ask for logprobs (n_ctx x vocab floats)
     logprobs: bool = False
+    # local: a generation whose last N tokens or more are one phrase said 4 times or more in a
+    # row is stopped there (llm/loops.py), not at max_tokens; 0: never
+    loop_stop_tokens: int = Field(48, ge=0)
     # openai-compatible server
     base_url: str = ""
     api_key: SecretStr = SecretStr("")

@@ -97,6 +97,11 @@ LLM_TOKENS = Counter(
 LLM_REQUESTS = Counter(
     "assistant_llm_requests_total", "Chat model calls by outcome", ["model", "outcome"]
 )
+LLM_LOOPS_STOPPED = Counter(
+    "assistant_llm_loops_stopped_total",
+    "Local generations stopped because they repeated one phrase (llm.loop_stop_tokens)",
+    ["model"],
+)
 LLM_WAITING = Gauge(
     "assistant_llm_waiting", "Calls waiting for the local model, by priority", ["priority"]
 )

@@ -22,6 +22,8 @@ def make_chat_model(settings: LLMSettings) -> BaseChatModel:
             temperature=settings.temperature,
             max_tokens=settings.max_tokens,
             logits_all=settings.logprobs,
+            loop_stop_tokens=settings.loop_stop_tokens,
+            model_name=settings.model_name,
         )
     if settings.provider == "openai":
         from langchain_openai import ChatOpenAI

@@ -26,6 +26,7 @@ from pydantic import PrivateAttr
 from assistant.errors import InvalidRequest, ServiceUnavailable
 from assistant.llm.fair import FairLock, Priority
 from assistant.llm.grammar import Constraint, constraint_for, parse_call, render_call
+from assistant.llm.loops import LoopStop
 from assistant.llm.options import Generation
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
@@ -114,6 +115,9 @@ class LlamaCppChat(BaseChatModel):
     seed: int = 0
     # llama.cpp keeps every position's logits only when asked (n_ctx x vocab floats)
     logits_all: bool = False
+    # stop a generation that repeats one phrase over this many tokens (loops.py; 0: never)
+    loop_stop_tokens: int = 48
+    model_name: str = "local"
 
     _llama: Any = PrivateAttr(default=None)
     _formatter: Any = PrivateAttr(default=None)
@@ -173,8 +177,13 @@ class LlamaCppChat(BaseChatModel):
         return tokens
 
     def _params(
-        self, stop: list[str] | None, kwargs: dict[str, Any], constraint: Constraint
+        self,
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+        constraint: Constraint,
+        prompt_tokens: int,
     ) -> dict[str, Any]:
+        from llama_cpp import StoppingCriteriaList
         from llama_cpp.llama_grammar import LlamaGrammar
 
         temperature = kwargs.get("temperature", self.temperature)
@@ -203,6 +212,9 @@ class LlamaCppChat(BaseChatModel):
             params["logprobs"] = kwargs.get("top_logprobs") or 0
         if constraint.gbnf:
             params["grammar"] = LlamaGrammar.from_string(constraint.gbnf, verbose=False)
+        elif self.loop_stop_tokens:  # a grammar bounds its output; a cut JSON is no JSON
+            loop = LoopStop(self.model_name, prompt_tokens, self.loop_stop_tokens)
+            params["stopping_criteria"] = StoppingCriteriaList([loop])
         return params
 
     def _generate(
@@ -222,7 +234,8 @@ class LlamaCppChat(BaseChatModel):
             return ChatResult(generations=[ChatGeneration(message=message)])
         with self._lock.hold(priority):
             tokens = self._prompt(messages, constraint.instruction)
-            out = self.load().create_completion(tokens, **self._params(stop, kwargs, constraint))
+            params = self._params(stop, kwargs, constraint, len(tokens))
+            out = self.load().create_completion(tokens, **params)
         choice = out["choices"][0]
         text, finish = choice["text"], choice.get("finish_reason") or "stop"
         usage = out.get("usage") or {}
@@ -258,7 +271,9 @@ class LlamaCppChat(BaseChatModel):
             with self._lock.hold("background"):
                 tokens = self._prompt(messages, constraint.instruction, written)
                 tally.prompt = tally.prompt or len(tokens)
-                params = self._params(stop, {**kwargs, "max_tokens": budget}, constraint)
+                params = self._params(
+                    stop, {**kwargs, "max_tokens": budget}, constraint, len(tokens)
+                )
                 tally.finish = "length"
                 for part in self.load().create_completion(tokens, stream=True, **params):
                     choice = part["choices"][0]
@@ -321,7 +336,7 @@ class LlamaCppChat(BaseChatModel):
             buffering = constraint.mode == "call"
             logprobs: list[dict[str, Any]] = []
             for part in self.load().create_completion(
-                tokens, stream=True, **self._params(stop, kwargs, constraint)
+                tokens, stream=True, **self._params(stop, kwargs, constraint, len(tokens))
             ):
                 choice = part["choices"][0]
                 delta = choice.get("text") or ""
