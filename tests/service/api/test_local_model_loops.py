@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import BaseMessage, HumanMessage
 
+from assistant import metrics
 from assistant.llm.grammar import constraint_for
 from assistant.llm.llamacpp import LlamaCppChat, packaged_gguf
 from assistant.llm.options import Generation
@@ -43,6 +44,8 @@ def test_a_loop_is_stopped_after_the_span_plain_streamed_and_in_the_background(
     model: LlamaCppChat,
 ) -> None:
     bias = _chorus(model)
+    stopped = metrics.LLM_LOOPS_STOPPED.labels(model.model_name)
+    before = stopped._value.get()
     plain = model.invoke(PROMPT, **bias)
     assert plain.text.startswith(" la la la") and set(plain.text.split()) == {"la"}
     usage = plain.usage_metadata
@@ -52,6 +55,7 @@ def test_a_loop_is_stopped_after_the_span_plain_streamed_and_in_the_background(
     assert streamed.text == plain.text and streamed.usage_metadata == usage
     background = model.invoke(PROMPT, priority="background", **bias)
     assert background.text == plain.text
+    assert stopped._value.get() == before + 3  # each counted once
 
 
 def test_without_the_guard_it_runs_to_max_tokens(model: LlamaCppChat) -> None:
