@@ -148,7 +148,7 @@ class ChatService:
             attachments=attachments,
             generation=body.generation(),
             priority="background" if body.background() else "interactive",
-            read_by_person=not body.frontend_task(),
+            frontend_task=body.frontend_task(),
         )
 
     async def input_for_thread(

@@ -180,6 +180,11 @@ def evidence(turns: list[ChatTurn], hits: list[Hit], findings: list[Finding]) ->
     return given
 
 
+def as_sent(turns: list[ChatTurn]) -> list[BaseMessage]:
+    """The client's messages as it sent them: no sources, none of our instructions."""
+    return [SystemMessage(t.content) if t.role == "system" else _message(t) for t in turns]
+
+
 def _message(turn: ChatTurn) -> BaseMessage:
     if turn.role == "tool":
         return ToolMessage(turn.content, tool_call_id=turn.tool_call_id or "")

@@ -42,9 +42,10 @@ class ChatInput:
     generation: Generation = field(default_factory=Generation)
     # background: no person waits on it (the local model serves interactive calls first)
     priority: Priority = "interactive"
-    # a person reads the answer (not a front end's title or tags, which it parses): unsupported
-    # claims may be named under it (grounding.py)
-    read_by_person: bool = True
+    # a front end's own task completion (Open WebUI's title, tags, follow-ups): its prompt
+    # carries its context and asks for a format the front end parses, not a person: answered
+    # from the messages as sent (no retrieval, no grounding prompt, no note under it)
+    frontend_task: bool = False
 
 
 class Citation(BaseModel):

@@ -104,8 +104,9 @@ def test_with_no_source_found_the_models_own_knowledge_is_named_too(tmp_path: Pa
 def test_json_a_front_ends_own_task_and_the_setting_off_get_no_note(tmp_path: Path) -> None:
     with _app(tmp_path / "on", INVENTED) as c:
         assert _answer(c, response_format={"type": "json_object"}) == INVENTED
-        task = _completion(c, TAGS_TASK)  # its JSON is parsed, though it had sources too
-        assert task["citations"] and task["choices"][0]["message"]["content"] == INVENTED
+        task = _completion(c, TAGS_TASK)  # its JSON is parsed, not read
+        assert task["choices"][0]["message"]["content"] == INVENTED
+        assert task["citations"] == [] and task["unsupported"] == []
         # background, yet a person reads it later (as a chat job's answer)
         assert _answer(c, service_tier="flex") == INVENTED + NOTE
     with _app(tmp_path / "off", INVENTED, flag_unsupported=False) as c:
