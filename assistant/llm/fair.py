@@ -4,8 +4,9 @@ The local model generates one answer at a time. Callers queue for it in two clas
 ``interactive`` (a person waits for this answer) before ``background`` (a front end's title, tag
 and follow-up completions, ``service_tier: "flex"``, chat jobs), first come first served within a
 class, so a burst of background work cannot starve an answer. A person's generation runs to its
-end; a background one in plain text steps aside between tokens when a person's call waits, and
-resumes later by continuing what it wrote (``LlamaCppChat._stepping_aside``).
+end; a background one in plain text steps aside between tokens, and between chunks of its
+prompt as it is read, when a person's call waits, and resumes later by continuing what it wrote
+(``LlamaCppChat._stepping_aside``, ``_read_prompt``).
 """
 
 from __future__ import annotations

@@ -30,6 +30,8 @@ from assistant.llm.loops import LoopStop
 from assistant.llm.options import Generation
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
+# tokens of a background prompt read at once: what a person's call may wait for (_read_prompt)
+PROMPT_CHUNK = 32
 
 
 def packaged_gguf() -> Path:
@@ -271,6 +273,8 @@ class LlamaCppChat(BaseChatModel):
             with self._lock.hold("background"):
                 tokens = self._prompt(messages, constraint.instruction, written)
                 tally.prompt = tally.prompt or len(tokens)
+                if not self._read_prompt(tokens):
+                    continue  # a person's call came while it read: give the model up
                 params = self._params(
                     stop, {**kwargs, "max_tokens": budget}, constraint, len(tokens)
                 )
@@ -290,6 +294,30 @@ class LlamaCppChat(BaseChatModel):
                         break
                 else:
                     return
+
+    def _read_prompt(self, tokens: list[int]) -> bool:
+        """Read a background generation's prompt ``PROMPT_CHUNK`` tokens at a time, so that
+        a person's call waits for one chunk, not the whole prompt (llama.cpp reads about 300
+        tokens a second on 2 cores, and cannot stop inside one read). False when a person's
+        call is waiting; what was read stays the cached prefix, which the generation then
+        resumes from (llama.cpp matches it). The last token is left to the generation itself,
+        for fresh logits to sample from."""
+        llama = self.load()
+        end = len(tokens) - 1
+        cached = 0
+        held_ids = llama.input_ids[: llama.n_tokens].tolist()  # the rest of the array is stale
+        for held, wanted in zip(held_ids, tokens[:end], strict=False):
+            if held != wanted:
+                break
+            cached += 1
+        if cached >= end:
+            return True
+        llama.n_tokens = cached  # eval drops what the cache holds beyond it
+        for start in range(cached, end, PROMPT_CHUNK):
+            if self._lock.waiting("interactive"):
+                return False
+            llama.eval(tokens[start : min(end, start + PROMPT_CHUNK)])
+        return True
 
     @staticmethod
     def _message(

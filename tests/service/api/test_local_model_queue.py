@@ -78,3 +78,34 @@ def _constraint(response_format: dict[str, Any] | None) -> Any:
     from assistant.llm.options import Generation
 
     return constraint_for(Generation(response_format=response_format))
+
+
+def test_a_person_does_not_wait_for_a_background_prompt_to_be_read(model: LlamaCppChat) -> None:
+    """llama.cpp cannot stop inside one read of a prompt; a background prompt is read a chunk
+    at a time, so a person's call that comes while a long one is read goes before the
+    background generation's first token (a whole read first would put that token first)."""
+    long_prompt = "Summarise these notes.\n" + "The keeper lit the lamp at dusk. " * 150
+    order: list[str] = []
+
+    def background() -> None:
+        for chunk in model.stream([HumanMessage(long_prompt)], priority="background"):
+            if chunk.text:
+                order.append("story's first token")
+                return
+
+    thread = threading.Thread(target=background)
+    thread.start()
+    while not model._lock._held:  # the background call holds the model: it is reading
+        threading.Event().wait(0.001)
+    model.invoke([HumanMessage("What is the capital of France?")])
+    order.append("person")
+    thread.join(120)
+    assert order == ["person", "story's first token"]
+
+
+def test_a_prompt_read_in_chunks_answers_as_one_read_at_once(model: LlamaCppChat) -> None:
+    question = [HumanMessage("In one sentence: what does a lighthouse keeper do?")]
+    at_once = model.invoke(question)
+    model.invoke([HumanMessage("Something else, to leave another prompt in the cache.")])
+    in_chunks = model.invoke(question, priority="background")
+    assert in_chunks.text == at_once.text
