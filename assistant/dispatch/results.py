@@ -1,10 +1,13 @@
 """Awaiting Celery results on the event loop, without a thread per waiting task.
 
 The Redis result backend SETs ``celery-task-meta-{id}`` and PUBLISHes the same payload on a
-channel of that name. One pub/sub connection per event loop subscribes to the channel of each
-task it waits for (before the task is sent, so no result can slip by) and resolves a future
-when a final state arrives. A sweeper GETs the keys of long-pending tasks, which covers a pub/sub
-reconnect.
+channel of that name. One pub/sub connection per event loop names the tasks it sends with a
+prefix of its own (``new_task_id``) and subscribes once, to the pattern of its prefix's
+channels, before its first task is sent: a task costs no SUBSCRIBE before it is sent nor an
+UNSUBSCRIBE after (a round trip each, the first one in front of every task), and another API
+process's results, under its own prefix, never reach this connection. A future per task is
+resolved when a final state arrives. A sweeper GETs the keys of long-pending tasks, which covers
+a pub/sub reconnect.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import contextlib
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +40,9 @@ class ResultListener:
         self.pubsub = self.redis.pubsub()
         self.pending: dict[str, tuple[asyncio.Future[dict[str, Any]], float]] = {}
         self.on_state = on_state
+        # this listener's tasks: celery-task-meta-<prefix><uuid>, one pattern for all of them
+        self.prefix = uuid.uuid4().hex[:12] + "."
+        self._subscribed: set[str] = set()  # tasks named elsewhere: a channel each
         self._reader: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._started = asyncio.Lock()
@@ -44,22 +51,32 @@ class ResultListener:
         async with self._started:
             if self._reader is None:
                 await self.pubsub.subscribe(_KEEPALIVE_CHANNEL)
+                await self.pubsub.psubscribe(f"{KEY_PREFIX}{self.prefix}*")
                 self._reader = asyncio.create_task(self._read(), name="celery-results")
                 self._sweeper = asyncio.create_task(self._sweep(), name="celery-results-sweep")
 
+    def new_task_id(self) -> str:
+        """An id whose result channel this listener's pattern subscription already covers."""
+        return self.prefix + uuid.uuid4().hex
+
     async def expect(self, task_id: str) -> asyncio.Future[dict[str, Any]]:
-        """Subscribe to a task's result; call before sending the task."""
+        """Await a task's result; call before sending the task. An id from ``new_task_id``
+        needs no subscription of its own; any other gets one."""
         await self.start()
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.pending[task_id] = (future, time.monotonic())
-        await self.pubsub.subscribe(KEY_PREFIX + task_id)
+        if not task_id.startswith(self.prefix):
+            await self.pubsub.subscribe(KEY_PREFIX + task_id)
+            self._subscribed.add(task_id)
         future.add_done_callback(lambda _: self._forget(task_id))
         return future
 
     def _forget(self, task_id: str) -> None:
         self.pending.pop(task_id, None)
-        with contextlib.suppress(Exception):
-            asyncio.get_running_loop().create_task(self._unsubscribe(task_id))
+        if task_id in self._subscribed:
+            self._subscribed.discard(task_id)
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().create_task(self._unsubscribe(task_id))
 
     async def _unsubscribe(self, task_id: str) -> None:
         with contextlib.suppress(Exception):
@@ -90,7 +107,7 @@ class ResultListener:
                 log.warning("result listener lost its connection; reconnecting", exc_info=True)
                 await asyncio.sleep(0.5)
                 continue
-            if not message or message.get("type") != "message":
+            if not message or message.get("type") not in ("message", "pmessage"):
                 continue
             channel = message["channel"]
             channel = channel.decode() if isinstance(channel, bytes) else str(channel)

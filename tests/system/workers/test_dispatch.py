@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from celery.signals import before_task_publish
 
 from assistant.blobs import BlobStore
 from assistant.dispatch import CeleryDispatch, heartbeats
@@ -146,32 +147,74 @@ async def test_concurrent_requests_are_micro_batched(cluster: Cluster, tmp_path:
     await dispatch.client.aclose()
 
 
-async def test_a_task_is_awaited_through_one_subscription_and_its_final_state_only(
+async def test_tasks_are_awaited_through_one_pattern_subscription_and_final_states_only(
     cluster: Cluster, tmp_path: Path
 ) -> None:
-    """The API's own listener is the only subscriber to a task's result (Celery's backend would
-    subscribe a second time on a connection nobody reads), and the worker publishes the final
-    state only (no STARTED write before the task body)."""
+    """The API's listener subscribes once, to its own prefix's result channels: no SUBSCRIBE
+    before a task nor UNSUBSCRIBE after it (Celery's backend would also subscribe a second time
+    on a connection nobody reads); the worker publishes the final state only (no STARTED write
+    before the task body); the task message shows a summary of its arguments, not the file
+    names sent."""
     dispatch = dispatch_for(cluster)
     states: list[str] = []
     dispatch.client.state_hooks.append(lambda _id, meta: states.append(str(meta["status"])))
     redis = heartbeats.connect(cluster.url)
+    sent: list[dict[str, object]] = []
 
-    def subscribes() -> int:
-        return int(redis.info("commandstats").get("cmdstat_subscribe", {}).get("calls", 0))
+    def record(headers: dict[str, object] | None = None, **_: object) -> None:
+        sent.append(dict(headers or {}))
+
+    before_task_publish.connect(record, weak=False)
+
+    def calls(command: str) -> int:
+        stats = redis.info("commandstats").get(f"cmdstat_{command}", {})
+        return int(stats.get("calls", 0))
 
     n = 12
-    before = subscribes()
-    for i in range(n):
-        path = tmp_path / f"one-{i}.echo"
-        path.write_text(f"one {i}")
-        [result] = await dispatch.encode("default", [MediaItem(path, ECHO_TYPE, path.name)])
-        assert isinstance(result, Encoding) and result.text == f"one {i}"
-    # one per task, and the listener's own channel once (two per task before)
-    assert subscribes() - before <= n + 1
+    before = {c: calls(c) for c in ("subscribe", "psubscribe", "unsubscribe")}
+    try:
+        for i in range(n):
+            path = tmp_path / f"one-{i}.echo"
+            path.write_text(f"one {i}")
+            [result] = await dispatch.encode("default", [MediaItem(path, ECHO_TYPE, path.name)])
+            assert isinstance(result, Encoding) and result.text == f"one {i}"
+    finally:
+        before_task_publish.disconnect(record)
+    await asyncio.sleep(0.2)  # an unsubscribe would be sent after the result, off the caller
+    grown = {c: calls(c) - was for c, was in before.items()}
+    # the listener's keepalive channel and its pattern, once (a SUBSCRIBE and an UNSUBSCRIBE
+    # per task before)
+    assert grown == {"subscribe": 1, "psubscribe": 1, "unsubscribe": 0}, grown
     assert states == ["SUCCESS"] * n
+    assert len(sent) == n
+    assert {str(h["kwargsrepr"]) for h in sent} == {"encoder=echotest, items=<1>, options=<0>"}
+    assert not any("one-" in str(h) for h in sent)
     redis.close()
     await dispatch.client.aclose()
+
+
+async def test_a_listener_receives_only_its_own_tasks_results(cluster: Cluster) -> None:
+    """Two API processes' listeners on one Redis: each gets the results of the tasks it sent
+    and never the other's (each result is published once, to its sender's prefix)."""
+    from assistant.dispatch.results import KEY_PREFIX, ResultListener
+
+    mine, theirs = ResultListener(cluster.url), ResultListener(cluster.url)
+    ours_id, their_id = mine.new_task_id(), theirs.new_task_id()
+    assert ours_id.split(".")[0] != their_id.split(".")[0]
+    ours = await mine.expect(ours_id)
+    their_future = await theirs.expect(their_id)
+    redis = heartbeats.connect(cluster.url)
+    try:
+        redis.publish(KEY_PREFIX + their_id, '{"status": "SUCCESS", "result": "theirs"}')
+        assert (await asyncio.wait_for(their_future, 5))["result"] == "theirs"
+        await asyncio.sleep(0.2)
+        assert not ours.done()  # their result did not reach this listener
+        redis.publish(KEY_PREFIX + ours_id, '{"status": "SUCCESS", "result": "mine"}')
+        assert (await asyncio.wait_for(ours, 5))["result"] == "mine"
+    finally:
+        redis.close()
+        await mine.close()
+        await theirs.close()
 
 
 async def test_pool_processes_share_the_cores(cluster: Cluster) -> None:
