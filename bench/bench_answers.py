@@ -7,8 +7,10 @@ sheet, a travel policy, an invoice) and 34 questions (``bench/answers/questions.
 factual ones, follow-ups whose subject is only in the conversation ("And how much does it
 weigh?"), and questions the documents cannot answer, where "I don't know" is right. A follow-up
 is asked after its first question and the model's own answer to it; only the follow-up is
-scored. An answer is right when it contains one of the expected strings (as a word) and does not
-say it does not know; an unanswerable question is right when the answer says so.
+scored. An answer is right when it contains one of the expected strings (as a word), none of the
+question's rejected ones (the other value its sentence gives: "180 euros in most cities and 250
+euros in London" answered "London is 180 euros and Paris 250" names both) and does not say it
+does not know; an unanswerable question is right when the answer says so.
 
 Each variant is a set of settings (``name=value`` of ``retrieval.*``, ``llm.name=value``, or
 ``default``), run over the same questions in the same run: accuracy per group, whether the
@@ -50,14 +52,16 @@ def says_dont_know(text: str) -> bool:
     return bool(DONT_KNOW.search(text))
 
 
-def right(text: str, expect: list[str] | None) -> bool:
+def _holds(text: str, value: str) -> bool:
+    return bool(re.search(rf"(?<![\w.,]){re.escape(value)}(?![\w]|[.,]\d)", text, re.IGNORECASE))
+
+
+def right(text: str, expect: list[str] | None, reject: list[str] | None = None) -> bool:
     if expect is None:
         return says_dont_know(text)
-    if says_dont_know(text):
+    if says_dont_know(text) or any(_holds(text, r) for r in reject or []):
         return False
-    return any(
-        re.search(rf"(?<![\w.,]){re.escape(e)}(?![\w]|[.,]\d)", text, re.IGNORECASE) for e in expect
-    )
+    return any(_holds(text, e) for e in expect)
 
 
 def group(case: dict[str, Any]) -> str:
@@ -107,7 +111,7 @@ async def ask(services: Any, case: dict[str, Any]) -> dict[str, Any]:
     top = answer.citations[0].source if answer.citations else ""
     return {
         "text": answer.text.strip(),
-        "right": right(answer.text, case["expect"]),
+        "right": right(answer.text, case["expect"], case.get("reject")),
         "top_source": bool(case.get("source")) and top.endswith(case.get("source", "")),
         "flagged": bool(answer.unsupported),
         "prompt_tokens": answer.usage.prompt_tokens,

@@ -32,6 +32,15 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 _CLAUSE = re.compile(r"(?<=;)\s+")
 # a line of its own: a Markdown heading, table row, list item or quote, or after a blank line;
 # other line breaks are a document's wrapping inside one sentence
+# "The nightly hotel limit is 180 euros in most cities and 250 euros in London": two values of
+# one subject, the second one's words left out. Read apart, each with the subject's words
+# ("... is 250 euros in London"), a question about London keeps the value that answers it, and
+# the model does not answer the first value it reads. Each value must come with two words or
+# more: "between 10 and 20 euros" is one statement.
+_GAPPED = re.compile(
+    r"^(?P<head>[^\d]*[^\d\s]\s)(?P<first>\d[\d.,]*(?:\s+[^\d\s]\S*){2,}?)"
+    r",?\s+and\s+(?P<second>\d[\d.,]*(?:\s+\S+){2,})$"
+)
 _OWN_LINE = re.compile(r"^\s*(#{1,6}\s|\||[-*+]\s|\d+[.)]\s|>)")
 _HEADING = re.compile(r"^#{1,6}\s")
 _TABLE_RULE = re.compile(r"^:?-+:?$")
@@ -100,12 +109,22 @@ def _units(text: str, title: str = "") -> list[_Unit]:
             columns = []
             own = bool(_OWN_LINE.match(line))
             units.extend(
-                _Unit(part.strip(), False, about, own_line=own)
+                _Unit(statement, False, about, own_line=own)
                 for sentence in _SENTENCE.split(line)
                 for part in _CLAUSE.split(sentence)
                 if part.strip()
+                for statement in _statements(part.strip())
             )
     return units
+
+
+def _statements(clause: str) -> list[str]:
+    """A clause, or the statements of its values when it gives one subject two (``_GAPPED``)."""
+    gapped = _GAPPED.match(clause)
+    if gapped is None:
+        return [clause]
+    head, first, second = gapped.group("head", "first", "second")
+    return [f"{head}{first}.", f"{head}{second}"]
 
 
 def _render(units: Sequence[_Unit]) -> str:

@@ -22,10 +22,9 @@ BIKE = (
 
 
 def test_the_sentence_that_answers_is_kept_and_the_rest_cut() -> None:
-    [cut] = nearest_sentences("What is the hotel limit in London?", [POLICY], keep=1)
+    [cut] = nearest_sentences("How many days before departure are trips booked?", [POLICY], keep=1)
     assert cut == (
-        "The nightly hotel limit is 180 euros in most cities and 250 euros in London, Paris and "
-        "New York."
+        "Trips must be booked through the company portal at least 14 days before departure."
     )
 
 
@@ -260,3 +259,26 @@ def test_without_history_beside_sources_the_small_model_reads_the_sources_not_it
     # with no source the conversation is all there is to answer from: it stays
     alone, _ = build_messages(turns, [], [], 1, history_beside_sources=False)
     assert [m.type for m in alone] == ["system", "human", "ai", "human"]
+
+
+def test_two_values_of_one_subject_are_read_apart_each_with_the_subject() -> None:
+    limits = (
+        "The nightly hotel limit is 180 euros in most cities and 250 euros in London, Paris and "
+        "New York. Meals are paid at 55 euros a day."
+    )
+    [cut] = nearest_sentences("What is the nightly hotel limit in London?", [limits], 1)
+    assert cut == "The nightly hotel limit is 250 euros in London, Paris and New York."
+    [cut] = nearest_sentences("What is the nightly hotel limit in most cities?", [limits], 1)
+    assert cut == "The nightly hotel limit is 180 euros in most cities."
+    # both kept: they read as the one sentence did
+    [cut] = nearest_sentences("What are the nightly hotel limits?", [limits], 2)
+    assert cut.startswith("The nightly hotel limit is 180 euros in most cities. The nightly")
+
+
+def test_a_range_or_a_second_statement_is_not_read_as_two_values() -> None:
+    for text in (
+        "The fee is between 10 and 20 euros a night.",
+        "The motor has a rated power of 250 watts and a peak torque of 45 newton metres.",
+        "Trips are booked 14 days ahead and receipts submitted within 30 days.",
+    ):
+        assert sentences(text) == [text]
