@@ -30,8 +30,6 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 # clauses a semicolon joins are statements of their own ("the frame carries a 7-year warranty;
 # the motor and the battery a 2-year one"): a small model reads the one asked about best alone
 _CLAUSE = re.compile(r"(?<=;)\s+")
-# a line of its own: a Markdown heading, table row, list item or quote, or after a blank line;
-# other line breaks are a document's wrapping inside one sentence
 # "The nightly hotel limit is 180 euros in most cities and 250 euros in London": two values of
 # one subject, the second one's words left out. Read apart, each with the subject's words
 # ("... is 250 euros in London"), a question about London keeps the value that answers it, and
@@ -41,6 +39,8 @@ _GAPPED = re.compile(
     r"^(?P<head>[^\d]*[^\d\s]\s)(?P<first>\d[\d.,]*(?:\s+[^\d\s]\S*){2,}?)"
     r",?\s+and\s+(?P<second>\d[\d.,]*(?:\s+\S+){2,})$"
 )
+# a line of its own: a Markdown heading, table row, list item or quote, or after a blank line;
+# other line breaks are a document's wrapping inside one sentence
 _OWN_LINE = re.compile(r"^\s*(#{1,6}\s|\||[-*+]\s|\d+[.)]\s|>)")
 _HEADING = re.compile(r"^#{1,6}\s")
 _TABLE_RULE = re.compile(r"^:?-+:?$")
