@@ -42,7 +42,6 @@ class ResultListener:
         self.on_state = on_state
         # this listener's tasks: celery-task-meta-<prefix><uuid>, one pattern for all of them
         self.prefix = uuid.uuid4().hex[:12] + "."
-        self._subscribed: set[str] = set()  # tasks named elsewhere: a channel each
         self._reader: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._started = asyncio.Lock()
@@ -67,14 +66,12 @@ class ResultListener:
         self.pending[task_id] = (future, time.monotonic())
         if not task_id.startswith(self.prefix):
             await self.pubsub.subscribe(KEY_PREFIX + task_id)
-            self._subscribed.add(task_id)
         future.add_done_callback(lambda _: self._forget(task_id))
         return future
 
     def _forget(self, task_id: str) -> None:
         self.pending.pop(task_id, None)
-        if task_id in self._subscribed:
-            self._subscribed.discard(task_id)
+        if not task_id.startswith(self.prefix):  # subscribed by itself in expect()
             with contextlib.suppress(Exception):
                 asyncio.get_running_loop().create_task(self._unsubscribe(task_id))
 
