@@ -8,13 +8,18 @@ retrieved chunks, attachments' findings, the client's system message, the person
 question, tool results; not the prompt's own instructions and markup, and of the model's own
 earlier answers not what their note named); what is found nowhere is reported, and the
 orchestrator says so under the answer. Ordinary words are not checked: a
-model rewords them ("price" for "cost"), and a note on every paraphrase would be noise.
+model rewords them ("price" for "cost"), and a note on every paraphrase would be noise. The
+items of an enumeration are, whatever their case: "comes in three colours: blue, white, and
+red" lists what the bike is sold in, and an item none of whose words the sources hold (by
+stem: "desks" is "desk") is an invention as much as a name is.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+
+from assistant.retrieval.keywords import terms
 
 # 9,168 / 0.30 / 21.4 / 2025 / 6061; a decimal comma too (9.168 in German)
 _NUMBER = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)*")
@@ -28,6 +33,14 @@ _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]+`", re.DOTALL)
 # what may stand between a sentence's end (or a list item's bullet) and its first word
 _OPENING = " \t*_#>\"'\u201c("
 _BULLET = re.compile(r"(?:^|\n)[ \t]*(?:[-*+\u2022]|\d+[.)])$")
+# an enumeration of three items or more, each one to three words, ended by "and" or "or" and
+# then by punctuation or the end (the last item's own words are not followed by more prose)
+_ITEM = r"[^\W\d_][\w'\u2019-]*(?:[ \t]+[^\W\d_][\w'\u2019-]*){0,2}"
+_LIST = re.compile(
+    rf"{_ITEM}(?:,[ \t]+{_ITEM})+,?[ \t]+(?:and|or)[ \t]+{_ITEM}(?=[ \t]*(?:[.,;:!?)]|$))",
+    re.MULTILINE,
+)
+_LIST_SPLIT = re.compile(r",?[ \t]+(?:and|or)[ \t]+|,[ \t]+")
 _NUMBER_WORDS = {
     "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
     "seven": "7", "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
@@ -118,7 +131,23 @@ def unsupported(answer: str, given: Iterable[str]) -> list[str]:
     for name in _names(answer):
         if any(_key(w) not in words for w in _WORD.findall(name)) and name not in missing:
             missing.append(name)
+    stems = terms(evidence)
+    for item in _listed(answer):
+        if terms(item) and not terms(item) & stems and item not in missing:
+            missing.append(item)
     return missing
+
+
+def _listed(text: str) -> list[str]:
+    """The items of the text's enumerations. The first item's match may have taken in the
+    words before it ("comes in blue, white and red"): it keeps as many words as the longest
+    of the others, as the items of a list are alike."""
+    items: list[str] = []
+    for match in _LIST.finditer(text):
+        first, *others = _LIST_SPLIT.split(match.group())
+        longest = max(len(item.split()) for item in others)
+        items.extend([" ".join(first.split()[-longest:]), *others])
+    return items
 
 
 NOTE_NAMES_AT_MOST = 8

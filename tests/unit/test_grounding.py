@@ -91,3 +91,17 @@ def test_code_is_not_checked() -> None:
         "\n\nIt costs 2,390 euros, not 2,990 [1]."
     )
     assert unsupported(answer, [SHEET]) == ["2,990"]
+
+
+def test_an_enumerations_items_the_sources_do_not_hold_are_reported() -> None:
+    sizes = '<source id="1">The frame comes in three sizes: small, medium and large.</source>'
+    answer = "The Harbor E-Bike 2 comes in three colours: blue, white, and red."
+    assert unsupported(answer, [SHEET, sizes]) == ["blue", "white", "red"]
+    assert unsupported("It comes in blue, white or red [1].", [SHEET]) == ["blue", "white", "red"]
+    assert unsupported("It comes in small, medium and large sizes.", [SHEET, sizes]) == []
+    # items are matched by their words' stems; one held word holds the item
+    invoice = "ergonomic office chair, standing desk, monitor arm"
+    assert unsupported("It lists chairs, standing desks and the arms.", [invoice]) == []
+    assert unsupported("It lists chairs, lamps and monitor arms.", [invoice]) == ["lamps"]
+    # two things joined by "and" are prose, not a list
+    assert unsupported("It carries the rider and luggage.", [SHEET]) == []
