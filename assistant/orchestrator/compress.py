@@ -13,6 +13,10 @@ document's title count as its own ("The removable battery stores 540 watt-hours"
 product does not win every question about it. Headings themselves are labels, not answers, and
 a Markdown table's rows are read as sentences that name their columns ("item: standing desk;
 quantity: 4; unit price: 640 euros."): a small model does not line up a row with its header.
+
+A question's word that no sentence holds, by its own words or by what it is about, is matched
+to the sentences' words nearest it in meaning, when an embedder is given ("price" stands in for
+"cost": "What does the Harbor E-Bike 2 cost?" had kept the one sentence that names the bike).
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from assistant.media.documents import HEADINGS_SEPARATOR, headings_after
+from assistant.retrieval.keywords import stem
 from assistant.retrieval.keywords import terms as _terms
+from assistant.retrieval.keywords import words as _words
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 # clauses a semicolon joins are statements of their own ("the frame carries a 7-year warranty;
@@ -44,6 +50,10 @@ _GAPPED = re.compile(
 _OWN_LINE = re.compile(r"^\s*(#{1,6}\s|\||[-*+]\s|\d+[.)]\s|>)")
 _HEADING = re.compile(r"^#{1,6}\s")
 _TABLE_RULE = re.compile(r"^:?-+:?$")
+# how near a sentence's word must be to a question's word no sentence holds to stand in for it
+# (all-MiniLM-L6-v2 cosine of the lone words: price / cost 0.74, euros / cost 0.48)
+STAND_IN_SIMILARITY = 0.6
+Similarity = Callable[[str, Sequence[str]], Sequence[float]]
 
 
 def _unwrapped(text: str) -> list[str]:
@@ -153,6 +163,7 @@ def nearest_sentences(
     keep: int,
     titles: Sequence[str] = (),
     relative: float = 0.0,
+    similarity: Similarity | None = None,
 ) -> list[str]:
     """Each chunk cut to its ``keep`` sentences nearest the question (all of them when it has
     no more than that; ``titles``: each chunk's document title, what its sentences are about).
@@ -164,8 +175,15 @@ def nearest_sentences(
     asked = _terms(question)
     named = list(titles) + [""] * (len(chunks) - len(titles))
     split = [[u for u in _units(c, t) if not u.heading] for c, t in zip(chunks, named, strict=True)]
+    stand_ins = _stand_ins(question, asked, split, similarity)
     # the question's terms each sentence has, its own or from what it is about
-    own = [[_terms(u.text) & asked for u in units] for units in split]
+    own = [
+        [
+            (_terms(u.text) & asked) | {stand_ins[t] for t in _terms(u.text) & stand_ins.keys()}
+            for u in units
+        ]
+        for units in split
+    ]
     found = [
         [mine | (u.about & asked) for u, mine in zip(units, per_chunk, strict=True)]
         for units, per_chunk in zip(split, own, strict=True)
@@ -187,3 +205,30 @@ def nearest_sentences(
         best = sorted(range(len(units)), key=lambda i: (-scores[i], -said[i], i))[:keep]
         out.append(_render([units[i] for i in sorted(best)]))
     return out
+
+
+def _stand_ins(
+    question: str,
+    asked: frozenset[str],
+    split: Sequence[Sequence[_Unit]],
+    similarity: Similarity | None,
+) -> dict[str, str]:
+    """The stems of the sentences' words that stand in for a question's word no sentence holds
+    (by its own words or by what it is about), each mapped to the question's term: the words
+    at least ``STAND_IN_SIMILARITY`` near it. A number has no stand-in."""
+    if similarity is None:
+        return {}
+    units = [u for per_chunk in split for u in per_chunk]
+    held = frozenset().union(*(_terms(u.text) | u.about for u in units))
+    lacking = sorted(w for w in _words(question) if not w.isdigit() and stem(w) in asked - held)
+    if not lacking:
+        return {}
+    vocabulary = sorted(
+        w for w in set().union(*(_words(u.text) for u in units)) if not w[0].isdigit()
+    )
+    stand_ins: dict[str, str] = {}
+    for word in lacking:
+        for other, near in zip(vocabulary, similarity(word, vocabulary), strict=True):
+            if near >= STAND_IN_SIMILARITY:
+                stand_ins.setdefault(stem(other), stem(word))
+    return stand_ins

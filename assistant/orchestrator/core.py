@@ -9,6 +9,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from functools import cached_property
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -25,6 +26,7 @@ from assistant.orchestrator import grounding
 from assistant.orchestrator.followup import retrieval_query
 from assistant.orchestrator.media import take_renditions
 from assistant.orchestrator.prompt import as_sent, build_messages, evidence
+from assistant.orchestrator.similarity import WordSimilarity
 from assistant.orchestrator.tools import SPECS, InternalTools, ToolState
 from assistant.orchestrator.types import Answer, ChatInput, Finding, Prepared, Usage
 from assistant.plugins.contract import RenderOptions
@@ -121,6 +123,11 @@ class Orchestrator:
         with tracing.span("orchestrator.retrieve"):
             return await asyncio.to_thread(self.retrieve, chat.tenant, question)
 
+    @cached_property
+    def word_similarity(self) -> WordSimilarity:
+        """Words near in meaning, for the compression (the index's embedder, its vectors kept)."""
+        return WordSimilarity(self.store.embedder)
+
     def _prompt_step(self, state: dict[str, Any]) -> Prepared:
         chat: ChatInput = state["input"]
         if chat.frontend_task and not state["findings"]:
@@ -135,6 +142,7 @@ class Orchestrator:
             context_sentences=self.context_sentences,
             relative_score=self.settings.context_relative_score,
             history_beside_sources=self.history_beside_sources,
+            similarity=self.word_similarity,
         )
         # attachment n of the prompt: notes given in chat.findings come first
         first = len(chat.findings) + 1

@@ -14,7 +14,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
-from assistant.orchestrator.compress import nearest_sentences
+from assistant.orchestrator.compress import Similarity, nearest_sentences
 from assistant.orchestrator.grounding import disowned, without_note
 from assistant.orchestrator.media import content_parts, timestamp
 from assistant.orchestrator.types import ChatTurn, Citation, Finding
@@ -114,13 +114,15 @@ def build_messages(
     context_sentences: int = 0,
     relative_score: float = 0.0,
     history_beside_sources: bool = True,
+    similarity: Similarity | None = None,
 ) -> tuple[list[BaseMessage], list[Citation]]:
     """The model's messages and the citations their numbers stand for. ``context_sentences``:
     each retrieved chunk cut to that many sentences nearest the question, and one whose nearest
     scores under ``relative_score`` of the best chunk's, or that shares no word with the
     question while another does, left out (0: whole chunks, all of them). Without
     ``history_beside_sources`` the earlier turns are left out when knowledge-base sources are
-    given (they stay when none are: then the conversation is the context)."""
+    given (they stay when none are: then the conversation is the context). ``similarity``: how
+    near in meaning words are, for the compression's question words no sentence holds."""
     citations: list[Citation] = []
     blocks: list[str] = []
     media: list[dict[str, Any]] = []  # raw media for a model that reads it, after the question
@@ -142,7 +144,9 @@ def build_messages(
     texts = [h.text for h in hits]
     if context_sentences:
         titles = [_about(h) for h in hits]
-        texts = nearest_sentences(question, texts, context_sentences, titles, relative_score)
+        texts = nearest_sentences(
+            question, texts, context_sentences, titles, relative_score, similarity
+        )
     for hit, text in zip(hits, texts, strict=True):
         if not text:  # shares no word with the question while another source does
             continue

@@ -114,16 +114,20 @@ def stem(word: str) -> str:
     return str(stemmer.stemWord(word))
 
 
-def terms(text: str) -> frozenset[str]:
-    """The stems of a text's words that carry a subject."""
-    # a lone letter ("E" of "E-Bike") says nothing on its own; a lone digit ("2") may. Each
-    # distinct word is stemmed once (a search reads its whole pool of chunks this way)
-    words = {
+def words(text: str) -> set[str]:
+    """A text's distinct words that carry a subject, lower-cased."""
+    # a lone letter ("E" of "E-Bike") says nothing on its own; a lone digit ("2") may
+    return {
         w
         for w in _WORD.findall(text.lower())
         if w not in STOP_WORDS and (len(w) > 1 or w.isdigit())
     }
-    return frozenset(map(stem, words))
+
+
+def terms(text: str) -> frozenset[str]:
+    """The stems of a text's words that carry a subject."""
+    # each distinct word is stemmed once (a search reads its whole pool of chunks this way)
+    return frozenset(map(stem, words(text)))
 
 
 def rerank(question: str, pool: Sequence[HitT], k: int) -> list[HitT]:

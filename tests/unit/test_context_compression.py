@@ -3,6 +3,8 @@ question (the answer-bearing one stays), and a follow-up searched with the quest
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from assistant.orchestrator.compress import nearest_sentences, sentences
 from assistant.orchestrator.followup import retrieval_query
 from assistant.orchestrator.prompt import build_messages
@@ -282,3 +284,42 @@ def test_a_range_or_a_second_statement_is_not_read_as_two_values() -> None:
         "Trips are booked 14 days ahead and receipts submitted within 30 days.",
     ):
         assert sentences(text) == [text]
+
+
+PRICED = (
+    "The bike weighs 21.4 kilograms. The recommended retail price is 2,390 euros. "
+    "The frame carries a 7-year warranty."
+)
+
+
+class _Nearness:
+    """Word similarities as a table (the real embedder's are in tests/service), and the calls."""
+
+    def __init__(self, table: dict[tuple[str, str], float]) -> None:
+        self.table = table
+        self.asked: list[str] = []
+
+    def __call__(self, word: str, others: Sequence[str]) -> list[float]:
+        self.asked.append(word)
+        return [self.table.get((word, other), 0.0) for other in others]
+
+
+def test_a_question_word_no_sentence_holds_is_stood_in_for_by_the_nearest_in_meaning() -> None:
+    question = "What does the bike cost?"
+    # by words alone only "bike" is shared, by every sentence of the bike's sheet: the one
+    # that says it itself wins
+    [cut] = nearest_sentences(question, [PRICED], keep=1, titles=["Bike sheet"])
+    assert cut == "The bike weighs 21.4 kilograms."
+    near = _Nearness({("cost", "price"): 0.74, ("cost", "euros"): 0.48})
+    [cut] = nearest_sentences(question, [PRICED], 1, ["Bike sheet"], similarity=near)
+    assert cut == "The recommended retail price is 2,390 euros."
+    assert near.asked == ["cost"]  # "euros" at 0.48 is too far to stand in
+
+
+def test_stand_ins_are_looked_for_only_when_a_question_word_is_held_nowhere() -> None:
+    near = _Nearness({})
+    [cut] = nearest_sentences("What is the warranty of the frame?", [PRICED], 1, similarity=near)
+    assert cut == "The frame carries a 7-year warranty."
+    # a number has no stand-in either
+    nearest_sentences("What is the 7731 bike?", [PRICED], 1, similarity=near)
+    assert near.asked == []
