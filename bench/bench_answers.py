@@ -14,8 +14,11 @@ does not know; an unanswerable question is right when the answer says so.
 
 Each variant is a set of settings (``name=value`` of ``retrieval.*``, ``llm.name=value``, or
 ``default``), run over the same questions in the same run: accuracy per group, whether the
-expected document was the top source, prompt tokens and time to first token (the answer
-streamed).
+expected document was the top source, whether an expected answer is in the prompt the model
+reads (the compression kept its sentence; "!" after a miss when not), prompt tokens and time to
+first token (the answer streamed). ``--questions held-out.json`` asks 28 other questions over
+the same documents, written after the rounds that tuned on ``questions.json`` and never tuned
+on.
 """
 
 from __future__ import annotations
@@ -102,7 +105,10 @@ async def ask(services: Any, case: dict[str, Any]) -> dict[str, Any]:
     turns.append(ChatTurn("user", case["ask"][-1]))
     chat = ChatInput(tenant=TENANT, messages=turns)
     started, first, answer = time.perf_counter(), None, None
-    async for item in services.orchestrator.stream(chat):
+    prepared = await services.orchestrator.prepare(chat)
+    # the sources as the model reads them (cut to their sentences), not the earlier turns
+    read = str(prepared.messages[-1].content) if prepared.messages else ""
+    async for item in services.orchestrator.stream(chat, prepared):
         if isinstance(item, str):
             first = first or time.perf_counter() - started
         elif isinstance(item, Answer):
@@ -113,6 +119,7 @@ async def ask(services: Any, case: dict[str, Any]) -> dict[str, Any]:
         "text": answer.text.strip(),
         "right": right(answer.text, case["expect"], case.get("reject")),
         "top_source": bool(case.get("source")) and top.endswith(case.get("source", "")),
+        "in_prompt": any(_holds(read, e) for e in case["expect"] or []),
         "flagged": bool(answer.unsupported),
         "prompt_tokens": answer.usage.prompt_tokens,
         "ttft": first or time.perf_counter() - started,
@@ -137,6 +144,7 @@ def run_variant(variant: str, cases: list[dict[str, Any]], verbose: bool) -> dic
         by_group.setdefault(group(case), []).append(result["right"])
         if verbose:
             mark = "ok  " if result["right"] else "MISS"
+            mark += " " if result["in_prompt"] or case["expect"] is None else "!"
             flag = " [flagged]" if result["flagged"] else ""
             print(f"  {mark} {case['ask'][-1]!r} -> {result['text'][:110]!r}{flag}")
     answerable = [r for c, r in zip(cases, results, strict=True) if c["expect"] is not None]
@@ -146,6 +154,7 @@ def run_variant(variant: str, cases: list[dict[str, Any]], verbose: bool) -> dic
         "total": len(results),
         "groups": {g: f"{sum(v)}/{len(v)}" for g, v in by_group.items()},
         "top_source": f"{sum(r['top_source'] for r in answerable)}/{len(answerable)}",
+        "in_prompt": f"{sum(r['in_prompt'] for r in answerable)}/{len(answerable)}",
         # answers with the note naming what the sources do not hold, right ones among them
         "flagged": f"{sum(r['flagged'] for r in results)} "
         f"({sum(r['flagged'] and r['right'] for r in results)} right)",
@@ -158,20 +167,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--variants", nargs="*", default=["default"])
     parser.add_argument("--verbose", action="store_true", help="print every answer")
+    parser.add_argument(
+        "--questions",
+        default="questions.json",
+        help="the question file in bench/answers (held-out.json: never tuned on)",
+    )
     args = parser.parse_args()
-    cases = json.loads((CORPUS / "questions.json").read_text())
+    cases = json.loads((CORPUS / args.questions).read_text())
     rows = []
     for variant in args.variants:
         print(f"## {variant}")
         rows.append(run_variant(variant, cases, args.verbose))
     print("\n| variant | right | factual | follow-up | unanswerable | flagged | top source "
-          "| prompt tokens p50 | TTFT p50 |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| answer in prompt | prompt tokens p50 | TTFT p50 |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         g = r["groups"]
         print(
             f"| {r['variant']} | {r['right']}/{r['total']} | {g.get('factual')} | "
             f"{g.get('follow-up')} | {g.get('unanswerable')} | {r['flagged']} | {r['top_source']} | "
+            f"{r['in_prompt']} | "
             f"{r['prompt_tokens']:.0f} | {r['ttft_p50_ms']:.0f} ms |"
         )
 
