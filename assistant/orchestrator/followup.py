@@ -34,3 +34,23 @@ def retrieval_query(turns: Sequence[ChatTurn]) -> str:
     if earlier and leans_on_conversation(asked[-1]):
         return f"{earlier} {asked[-1]}"
     return asked[-1]
+
+
+# what a question names: a run of capitalised words and numbers after its first word ("the
+# Harbor E-Bike 2"), else a word and a number ("invoice 7731")
+_NAMED = re.compile(r"(?<=\s)[A-Z][\w'-]*(?:\s+(?:[A-Z][\w'-]*|\d[\w.-]*))*")
+_NUMBERED = re.compile(r"\b[a-z]{3,}\s+\d[\w.-]*")
+_IT = re.compile(r"\b(it|its)\b", re.IGNORECASE)
+
+
+def standalone(question: str, earlier: str) -> str:
+    """The question with a single "it" or "its" replaced by what ``earlier`` names (as it was
+    when ``earlier`` names nothing, or the question says "it" twice)."""
+    named = _NAMED.search(earlier) or _NUMBERED.search(earlier)
+    pronouns = _IT.findall(question)
+    if named is None or len(pronouns) != 1:
+        return question
+    subject = named.group()
+    if re.search(r"\bthe$", earlier[: named.start()].rstrip(), re.IGNORECASE):
+        subject = "the " + subject  # as it was asked about: "the Harbor E-Bike 2"
+    return _IT.sub(lambda m: subject + ("'s" if m.group().lower() == "its" else ""), question)

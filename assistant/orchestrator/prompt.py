@@ -15,6 +15,7 @@ from langchain_core.messages import (
 )
 
 from assistant.orchestrator.compress import Similarity, nearest_sentences
+from assistant.orchestrator.followup import standalone
 from assistant.orchestrator.grounding import disowned, without_note
 from assistant.orchestrator.media import content_parts, timestamp
 from assistant.orchestrator.types import ChatTurn, Citation, Finding
@@ -121,7 +122,8 @@ def build_messages(
     scores under ``relative_score`` of the best chunk's, or that shares no word with the
     question while another does, left out (0: whole chunks, all of them). Without
     ``history_beside_sources`` the earlier turns are left out when knowledge-base sources are
-    given (they stay when none are: then the conversation is the context). ``similarity``: how
+    given (they stay when none are: then the conversation is the context), and a follow-up's
+    "it" is read as what the previous question named. ``similarity``: how
     near in meaning words are, for the compression's question words no sentence holds."""
     citations: list[Citation] = []
     blocks: list[str] = []
@@ -155,6 +157,11 @@ def build_messages(
         blocks.append(source_block(citation, text))
     history = _trim(dialogue[:asked] if asked >= 0 else dialogue)
     if not history_beside_sources and any(c.kind != "attachment" for c in citations):
+        # without the turns, "When did it go on sale?" names nothing: the question it follows
+        # says what "it" is
+        earlier = [t.content for t in history if t.role == "user" and t.content.strip()]
+        if earlier:
+            question = standalone(question, earlier[-1])
         history = []
 
     system = SYSTEM + ("\n\n" + "\n".join(system_extra) if system_extra else "")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from assistant.orchestrator.compress import nearest_sentences, sentences
-from assistant.orchestrator.followup import retrieval_query
+from assistant.orchestrator.followup import retrieval_query, standalone
 from assistant.orchestrator.prompt import build_messages
 from assistant.orchestrator.types import ChatTurn
 from assistant.retrieval.store import Hit
@@ -261,6 +261,40 @@ def test_without_history_beside_sources_the_small_model_reads_the_sources_not_it
     # with no source the conversation is all there is to answer from: it stays
     alone, _ = build_messages(turns, [], [], 1, history_beside_sources=False)
     assert [m.type for m in alone] == ["system", "human", "ai", "human"]
+
+
+def test_a_follow_up_read_without_the_turns_names_what_its_it_was() -> None:
+    earlier = "What is the battery capacity of the Harbor E-Bike 2?"
+    assert standalone("How long does it take to charge?", earlier) == (
+        "How long does the Harbor E-Bike 2 take to charge?"
+    )
+    bike = "How long is the frame warranty of the Harbor E-Bike 2?"
+    assert standalone("What is its maximum load?", bike) == (
+        "What is the Harbor E-Bike 2's maximum load?"
+    )
+    assert standalone("What is the unit price on it?", "Who issued invoice 7731?") == (
+        "What is the unit price on invoice 7731?"
+    )
+    assert standalone("Where is it based?", "What does Lumen Cycles make?") == (
+        "Where is Lumen Cycles based?"
+    )
+    # nothing named before, no "it", or two of them: the question as it was
+    assert standalone("When is it due?", "who are you?") == "When is it due?"
+    assert standalone("And in Paris?", earlier) == "And in Paris?"
+    assert standalone("Is it as heavy as it looks?", earlier) == "Is it as heavy as it looks?"
+    hit = Hit(id="d#0", text=SHEET, metadata={"source": "sheet.md"}, distance=0.2)
+    turns = [
+        ChatTurn("user", earlier),
+        ChatTurn("assistant", "It stores 540 watt-hours."),
+        ChatTurn("user", "How long does it take to charge?"),
+    ]
+    cut, _ = build_messages(turns, [hit], [], 1, history_beside_sources=False)
+    assert str(cut[-1].content).endswith(
+        "Question: How long does the Harbor E-Bike 2 take to charge?"
+    )
+    # with the turns beside the sources the model reads the question as the person asked it
+    kept, _ = build_messages(turns, [hit], [], 1)
+    assert str(kept[-1].content).endswith("Question: How long does it take to charge?")
 
 
 def test_two_values_of_one_subject_are_read_apart_each_with_the_subject() -> None:
