@@ -36,5 +36,15 @@ def test_vectors_are_kept_once_and_bounded(embedder: TextEmbedder) -> None:
     assert first[0] == first[1]
     assert list(near._vectors) == ["cost", "price"]
     near("weight", ["mass", "price"])
-    assert list(near._vectors) == ["weight", "mass", "price"]  # "cost" was the oldest
+    assert set(near._vectors) == {"weight", "mass", "price"}  # "cost" was the oldest
     assert near("cost", ["price"]) == pytest.approx(first[:1])
+
+
+def test_each_call_embeds_a_bounded_number_of_new_words(embedder: TextEmbedder) -> None:
+    near = WordSimilarity(embedder, fresh=2)
+    # "cost" and "price" are embedded; "weighs" is over the budget: not near, this time
+    price, weighs = near("cost", ["price", "weighs"])
+    assert price >= STAND_IN_SIMILARITY and weighs == 0.0
+    assert list(near._vectors) == ["cost", "price"]
+    price_again, weighs = near("cost", ["price", "weighs"])
+    assert price_again == pytest.approx(price) and 0.0 < weighs < STAND_IN_SIMILARITY
