@@ -223,9 +223,10 @@ def _stand_ins(
     lacking = sorted(w for w in _words(question) if not w.isdigit() and stem(w) in asked - held)
     if not lacking:
         return {}
-    vocabulary = sorted(
-        w for w in set().union(*(_words(u.text) for u in units)) if not w[0].isdigit()
-    )
+    # the best chunks' words first: the similarity may embed only so many new ones per call
+    vocabulary = [
+        w for w in dict.fromkeys(w for u in units for w in sorted(_words(u.text))) if w[0].isalpha()
+    ]
     stand_ins: dict[str, str] = {}
     for word in lacking:
         for other, near in zip(vocabulary, similarity(word, vocabulary), strict=True):

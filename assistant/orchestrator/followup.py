@@ -36,9 +36,9 @@ def retrieval_query(turns: Sequence[ChatTurn]) -> str:
     return asked[-1]
 
 
-# what a question names: a run of capitalised words and numbers after its first word ("the
-# Harbor E-Bike 2"), else a word and a number ("invoice 7731")
-_NAMED = re.compile(r"(?<=\s)[A-Z][\w'-]*(?:\s+(?:[A-Z][\w'-]*|\d[\w.-]*))*")
+# what a question names: a run of capitalised words and numbers not opening a sentence ("the
+# Harbor E-Bike 2"; not "I"), else a word and a number ("invoice 7731")
+_NAMED = re.compile(r"(?<=[^.!?\s]\s)(?!I\b)[A-Z][\w'-]*(?:\s+(?:[A-Z][\w'-]*|\d[\w.-]*))*")
 _NUMBERED = re.compile(r"\b[a-z]{3,}\s+\d[\w.-]*")
 _IT = re.compile(r"\b(it|its)\b", re.IGNORECASE)
 

@@ -33,14 +33,13 @@ _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]+`", re.DOTALL)
 # what may stand between a sentence's end (or a list item's bullet) and its first word
 _OPENING = " \t*_#>\"'\u201c("
 _BULLET = re.compile(r"(?:^|\n)[ \t]*(?:[-*+\u2022]|\d+[.)])$")
-# an enumeration of three items or more, each one to three words, ended by "and" or "or" and
-# then by punctuation or the end (the last item's own words are not followed by more prose)
-_ITEM = r"[^\W\d_][\w'\u2019-]*(?:[ \t]+[^\W\d_][\w'\u2019-]*){0,2}"
-_LIST = re.compile(
-    rf"{_ITEM}(?:,[ \t]+{_ITEM})+,?[ \t]+(?:and|or)[ \t]+{_ITEM}(?=[ \t]*(?:[.,;:!?)]|$))",
-    re.MULTILINE,
-)
-_LIST_SPLIT = re.compile(r",?[ \t]+(?:and|or)[ \t]+|,[ \t]+")
+# an enumeration: three items or more, each one to three words, commas between them and "and"
+# or "or" before the last, within one stretch of text between punctuation. Found by splitting,
+# not by one pattern: a pattern of repeated items backtracks for seconds over a long answer of
+# commas without an "and"
+_STRETCH = re.compile(r"[^.;:!?()\n]+")
+_ITEM = re.compile(r"[^\W\d_][\w'\u2019-]*(?:[ \t]+[^\W\d_][\w'\u2019-]*){0,2}")
+_CONJUNCTION = re.compile(r"(?:^|[ \t])(?:and|or)[ \t]+")
 _NUMBER_WORDS = {
     "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
     "seven": "7", "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
@@ -139,14 +138,25 @@ def unsupported(answer: str, given: Iterable[str]) -> list[str]:
 
 
 def _listed(text: str) -> list[str]:
-    """The items of the text's enumerations. The first item's match may have taken in the
-    words before it ("comes in blue, white and red"): it keeps as many words as the longest
-    of the others, as the items of a list are alike."""
+    """The items of the text's enumerations. The first item's stretch may hold the words
+    before it ("comes in blue, white and red"): it keeps as many words as the longest of the
+    others, as the items of a list are alike."""
     items: list[str] = []
-    for match in _LIST.finditer(text):
-        first, *others = _LIST_SPLIT.split(match.group())
+    for stretch in _STRETCH.findall(text):
+        first, *rest = [part.strip() for part in stretch.split(",")]
+        if not rest:
+            continue
+        joined = _CONJUNCTION.search(rest[-1])
+        if joined is None:
+            continue
+        others = [*rest[:-1], rest[-1][: joined.start()].strip(), rest[-1][joined.end() :]]
+        others = [item for item in others if item]
+        if len(others) < 2 or not all(_ITEM.fullmatch(item) for item in others):
+            continue
         longest = max(len(item.split()) for item in others)
-        items.extend([" ".join(first.split()[-longest:]), *others])
+        lead = " ".join(first.split()[-longest:])
+        if _ITEM.fullmatch(lead):
+            items.extend([lead, *others])
     return items
 
 

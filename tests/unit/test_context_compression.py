@@ -282,6 +282,9 @@ def test_a_follow_up_read_without_the_turns_names_what_its_it_was() -> None:
     assert standalone("When is it due?", "who are you?") == "When is it due?"
     assert standalone("And in Paris?", earlier) == "And in Paris?"
     assert standalone("Is it as heavy as it looks?", earlier) == "Is it as heavy as it looks?"
+    assert standalone("Is it allowed?", "Can I bring my dog? Asking for Lumen Cycles.") == (
+        "Is Lumen Cycles allowed?"  # not "I", nor "Asking", which opens a sentence
+    )
     hit = Hit(id="d#0", text=SHEET, metadata={"source": "sheet.md"}, distance=0.2)
     turns = [
         ChatTurn("user", earlier),
