@@ -43,9 +43,14 @@ _NUMBERED = re.compile(r"\b[a-z]{3,}\s+\d[\w.-]*")
 _IT = re.compile(r"\b(it|its)\b", re.IGNORECASE)
 
 
+QUESTION_CHARS = 300  # a longer message (a pasted text) names too much to tell what "it" is
+
+
 def standalone(question: str, earlier: str) -> str:
     """The question with a single "it" or "its" replaced by what ``earlier`` names (as it was
-    when ``earlier`` names nothing, or the question says "it" twice)."""
+    when ``earlier`` names nothing, is no short question, or the question says "it" twice)."""
+    if len(earlier) > QUESTION_CHARS:
+        return question
     named = _NAMED.search(earlier) or _NUMBERED.search(earlier)
     pronouns = _IT.findall(question)
     if named is None or len(pronouns) != 1:

@@ -285,6 +285,8 @@ def test_a_follow_up_read_without_the_turns_names_what_its_it_was() -> None:
     assert standalone("Is it allowed?", "Can I bring my dog? Asking for Lumen Cycles.") == (
         "Is Lumen Cycles allowed?"  # not "I", nor "Asking", which opens a sentence
     )
+    pasted = "Please read this. " + "The Harbor E-Bike 2 is sold by Lumen Cycles. " * 10
+    assert standalone("Where is it sold?", pasted) == "Where is it sold?"
     hit = Hit(id="d#0", text=SHEET, metadata={"source": "sheet.md"}, distance=0.2)
     turns = [
         ChatTurn("user", earlier),
