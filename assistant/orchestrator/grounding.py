@@ -11,7 +11,8 @@ orchestrator says so under the answer. Ordinary words are not checked: a
 model rewords them ("price" for "cost"), and a note on every paraphrase would be noise. The
 items of an enumeration are, whatever their case: "comes in three colours: blue, white, and
 red" lists what the bike is sold in, and an item none of whose words the sources hold (by
-stem: "desks" is "desk") is an invention as much as a name is.
+stem: "desks" is "desk") is an invention as much as a name is; so are the short items of a
+bulleted or numbered list.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ _BULLET = re.compile(r"(?:^|\n)[ \t]*(?:[-*+\u2022]|\d+[.)])$")
 _STRETCH = re.compile(r"[^.;:!?()\n]+")
 _ITEM = re.compile(r"[^\W\d_][\w'\u2019-]*(?:[ \t]+[^\W\d_][\w'\u2019-]*){0,2}")
 _CONJUNCTION = re.compile(r"(?:^|[ \t])(?:and|or)[ \t]+")
+# a list item on a line of its own ("- Blue", "2. Red"), its emphasis and end mark aside
+_BULLETED = re.compile(r"[ \t]*(?:[-*+\u2022]|\d+[.)])[ \t]+[*_]*(.+?)[*_]*[.,;]?[ \t]*")
 _NUMBER_WORDS = {
     "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
     "seven": "7", "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
@@ -118,7 +121,8 @@ def unsupported(answer: str, given: Iterable[str]) -> list[str]:
     """The numbers, then the names, in ``answer`` found nowhere in ``given`` (the prompt's
     texts). Citation marks ([1]), list numbering, code and the prompt's markup (which a model
     may echo) are not claims."""
-    answer = _TAG.sub(" ", _CITATION.sub(" ", _LIST_NUMBER.sub(" ", _CODE.sub(" ", answer))))
+    prose = _CITATION.sub(" ", _CODE.sub(" ", answer))
+    answer = _TAG.sub(" ", _LIST_NUMBER.sub(" ", prose))
     evidence = _TAG.sub(" ", "\n".join(given))
     numbers = _numbers(evidence)
     words = {_key(w) for w in _WORD.findall(evidence)}
@@ -131,7 +135,7 @@ def unsupported(answer: str, given: Iterable[str]) -> list[str]:
         if any(_key(w) not in words for w in _WORD.findall(name)) and name not in missing:
             missing.append(name)
     stems = terms(evidence)
-    for item in _listed(answer):
+    for item in _listed(answer) + _bulleted(prose):
         if terms(item) and not terms(item) & stems and item not in missing:
             missing.append(item)
     return missing
@@ -157,6 +161,22 @@ def _listed(text: str) -> list[str]:
         lead = " ".join(first.split()[-longest:])
         if _ITEM.fullmatch(lead):
             items.extend([lead, *others])
+    return items
+
+
+def _bulleted(text: str) -> list[str]:
+    """The items of the text's bulleted or numbered lists of three lines or more, each line
+    an item of one to three words ("- Blue\\n- White\\n- Red"); longer lines are prose."""
+    items: list[str] = []
+    run: list[str] = []
+    for line in [*text.splitlines(), ""]:
+        bullet = _BULLETED.fullmatch(line)
+        if bullet and _ITEM.fullmatch(bullet.group(1).strip()):
+            run.append(bullet.group(1).strip())
+            continue
+        if len(run) >= 3:
+            items.extend(run)
+        run = []
     return items
 
 

@@ -105,3 +105,16 @@ def test_an_enumerations_items_the_sources_do_not_hold_are_reported() -> None:
     assert unsupported("It lists chairs, lamps and monitor arms.", [invoice]) == ["lamps"]
     # two things joined by "and" are prose, not a list
     assert unsupported("It carries the rider and luggage.", [SHEET]) == []
+
+
+def test_a_bulleted_lists_items_are_checked_like_an_enumerations() -> None:
+    sizes = '<source id="1">The frame comes in three sizes: small, medium and large.</source>'
+    answer = "It comes in:\n- **Blue**\n- white\n- Red.\n\nEnjoy [1]."
+    assert unsupported(answer, [SHEET, sizes]) == ["Blue", "white", "Red"]
+    assert unsupported("Sizes:\n1. Small\n2. Medium\n3. Large", [SHEET, sizes]) == []
+    # lines of prose are not items, and two lines are no list
+    prose = (
+        "- It is light and quick to charge.\n- It is sold in Porto.\n- It has a 5-year warranty."
+    )
+    assert unsupported(prose, [SHEET]) == ["5"]
+    assert unsupported("- Blue\n- White", [SHEET]) == []
