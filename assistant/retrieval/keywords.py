@@ -95,6 +95,23 @@ STOP_WORDS = frozenset(
         "if",
         "about",
         "per",
+        # how a person asks, not what about: "Can you tell me the total, please?" had matched
+        # the invoice's "please quote the invoice number"
+        "me",
+        "my",
+        "you",
+        "your",
+        "we",
+        "us",
+        "our",
+        "please",
+        "tell",
+        "give",
+        "show",
+        "hi",
+        "hello",
+        "thanks",
+        "thank",
     ]
 )
 _WORD = re.compile(r"[^\W_]+(?:[.,]\d+)*", re.UNICODE)

@@ -362,3 +362,11 @@ def test_stand_ins_are_looked_for_only_when_a_question_word_is_held_nowhere() ->
     # a number has no stand-in either
     nearest_sentences("What is the 7731 bike?", [PRICED], 1, similarity=near)
     assert near.asked == []
+
+
+def test_how_a_person_asks_is_no_subject_of_the_question() -> None:
+    invoice = "Please quote the invoice number 7731. The total due is 9,168 euros."
+    # "please" and "tell" are no words of the sentence that answers, nor of the other one's
+    # subject: they would tie "due" and put the first sentence first
+    polite = nearest_sentences("Can you tell me what is due, please?", [invoice], 1)
+    assert polite == ["The total due is 9,168 euros."]
