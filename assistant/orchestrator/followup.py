@@ -4,6 +4,12 @@ When the last question leans on the conversation (a pronoun such as "it" or "the
 opening such as "And ..." or "What about ..."), the query also carries the previous question,
 so retrieval finds the subject's document. A rewrite by the model would cost a generation before
 the answer's; this costs nothing, and a question that stands alone is searched as it is.
+
+A model that reads the sources without the conversation (the local one) reads the follow-up
+with its "it" replaced by what the previous question named ("How long does it take to
+charge?" after a question about the Harbor E-Bike 2 is "How long does the Harbor E-Bike 2 take
+to charge?"); shown the previous question above the follow-up instead, the small model
+answered that one again.
 """
 
 from __future__ import annotations

@@ -118,8 +118,8 @@ def _names(text: str) -> list[str]:
 
 
 def unsupported(answer: str, given: Iterable[str]) -> list[str]:
-    """The numbers, then the names, in ``answer`` found nowhere in ``given`` (the prompt's
-    texts). Citation marks ([1]), list numbering, code and the prompt's markup (which a model
+    """The numbers, then the names, then the listed items, in ``answer`` found nowhere in
+    ``given`` (the prompt's texts). Citation marks ([1]), list numbering, code and the prompt's markup (which a model
     may echo) are not claims."""
     prose = _CITATION.sub(" ", _CODE.sub(" ", answer))
     answer = _TAG.sub(" ", _LIST_NUMBER.sub(" ", prose))
