@@ -175,14 +175,12 @@ def nearest_sentences(
     asked = _terms(question)
     named = list(titles) + [""] * (len(chunks) - len(titles))
     split = [[u for u in _units(c, t) if not u.heading] for c, t in zip(chunks, named, strict=True)]
-    stand_ins = _stand_ins(question, asked, split, similarity)
-    # the question's terms each sentence has, its own or from what it is about
+    said_terms = [[_terms(u.text) for u in units] for units in split]
+    stand_ins = _stand_ins(question, asked, split, said_terms, similarity)
+    # the question's terms each sentence has, its own (or a stand-in's) or from what it is about
     own = [
-        [
-            (_terms(u.text) & asked) | {stand_ins[t] for t in _terms(u.text) & stand_ins.keys()}
-            for u in units
-        ]
-        for units in split
+        [(held & asked) | {stand_ins[t] for t in held & stand_ins.keys()} for held in per_chunk]
+        for per_chunk in said_terms
     ]
     found = [
         [mine | (u.about & asked) for u, mine in zip(units, per_chunk, strict=True)]
@@ -211,15 +209,18 @@ def _stand_ins(
     question: str,
     asked: frozenset[str],
     split: Sequence[Sequence[_Unit]],
+    said_terms: Sequence[Sequence[frozenset[str]]],
     similarity: Similarity | None,
 ) -> dict[str, str]:
     """The stems of the sentences' words that stand in for a question's word no sentence holds
-    (by its own words or by what it is about), each mapped to the question's term: the words
-    at least ``STAND_IN_SIMILARITY`` near it. A number has no stand-in."""
+    (by its own words, ``said_terms``, or by what it is about), each mapped to the question's
+    term: the words at least ``STAND_IN_SIMILARITY`` near it. A number has no stand-in."""
     if similarity is None:
         return {}
     units = [u for per_chunk in split for u in per_chunk]
-    held = frozenset().union(*(_terms(u.text) | u.about for u in units))
+    held = frozenset().union(
+        *(u.about for u in units), *(t for per_chunk in said_terms for t in per_chunk)
+    )
     lacking = sorted(w for w in _words(question) if not w.isdigit() and stem(w) in asked - held)
     if not lacking:
         return {}

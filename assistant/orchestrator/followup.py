@@ -47,8 +47,6 @@ def retrieval_query(turns: Sequence[ChatTurn]) -> str:
 _NAMED = re.compile(r"(?<=[^.!?\s]\s)(?!I\b)[A-Z][\w'-]*(?:\s+(?:[A-Z][\w'-]*|\d[\w.-]*))*")
 _NUMBERED = re.compile(r"\b[a-z]{3,}\s+\d[\w.-]*")
 _IT = re.compile(r"\b(it|its)\b", re.IGNORECASE)
-
-
 QUESTION_CHARS = 300  # a longer message (a pasted text) names too much to tell what "it" is
 
 

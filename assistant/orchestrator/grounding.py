@@ -33,7 +33,8 @@ _LIST_NUMBER = re.compile(r"^\s*\d+[.)]\s", re.MULTILINE)
 _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]+`", re.DOTALL)
 # what may stand between a sentence's end (or a list item's bullet) and its first word
 _OPENING = " \t*_#>\"'\u201c("
-_BULLET = re.compile(r"(?:^|\n)[ \t]*(?:[-*+\u2022]|\d+[.)])$")
+_LIST_MARK = r"(?:[-*+\u2022]|\d+[.)])"  # a list item's bullet or number
+_BULLET = re.compile(rf"(?:^|\n)[ \t]*{_LIST_MARK}$")
 # an enumeration: three items or more, each one to three words, commas between them and "and"
 # or "or" before the last, within one stretch of text between punctuation. Found by splitting,
 # not by one pattern: a pattern of repeated items backtracks for seconds over a long answer of
@@ -42,7 +43,7 @@ _STRETCH = re.compile(r"[^.;:!?()\n]+")
 _ITEM = re.compile(r"[^\W\d_][\w'\u2019-]*(?:[ \t]+[^\W\d_][\w'\u2019-]*){0,2}")
 _CONJUNCTION = re.compile(r"(?:^|[ \t])(?:and|or)[ \t]+")
 # a list item on a line of its own ("- Blue", "2. Red"), its emphasis and end mark aside
-_BULLETED = re.compile(r"[ \t]*(?:[-*+\u2022]|\d+[.)])[ \t]+[*_]*(.+?)[*_]*[.,;]?[ \t]*")
+_BULLETED = re.compile(rf"[ \t]*{_LIST_MARK}[ \t]+[*_]*(.+?)[*_]*[.,;]?[ \t]*")
 _NUMBER_WORDS = {
     "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
     "seven": "7", "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
@@ -119,8 +120,8 @@ def _names(text: str) -> list[str]:
 
 def unsupported(answer: str, given: Iterable[str]) -> list[str]:
     """The numbers, then the names, then the listed items, in ``answer`` found nowhere in
-    ``given`` (the prompt's texts). Citation marks ([1]), list numbering, code and the prompt's markup (which a model
-    may echo) are not claims."""
+    ``given`` (the prompt's texts). Citation marks ([1]), list numbering, code and the
+    prompt's markup (which a model may echo) are not claims."""
     prose = _CITATION.sub(" ", _CODE.sub(" ", answer))
     answer = _TAG.sub(" ", _LIST_NUMBER.sub(" ", prose))
     evidence = _TAG.sub(" ", "\n".join(given))
@@ -136,7 +137,8 @@ def unsupported(answer: str, given: Iterable[str]) -> list[str]:
             missing.append(name)
     stems = terms(evidence)
     for item in _listed(answer) + _bulleted(prose):
-        if terms(item) and not terms(item) & stems and item not in missing:
+        said = terms(item)
+        if said and not said & stems and item not in missing:
             missing.append(item)
     return missing
 
