@@ -118,6 +118,8 @@ class RetrievalSettings(BaseModel):
     # and the chunks beyond the pool that hold a question word found in fewer chunks than this
     # (the database's keyword index); a commoner word is left to the pool
     keyword_max_chunks: int = Field(30, ge=1, le=1000)
+    # the chunk holding most of the question's words is kept up to this far beyond max_distance
+    keyword_reach: float = Field(0.05, ge=0.0, le=1.0)
     hnsw_construction_ef: int = Field(400, ge=16)
     hnsw_search_ef: int = Field(200, ge=10)
     hnsw_m: int = Field(16, ge=4)

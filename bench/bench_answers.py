@@ -2,10 +2,11 @@
 
     .venv/bin/python bench/bench_answers.py [--variants default top_k=2 top_k=6]
 
-The corpus is three short documents of different kinds (``bench/answers/*.md``: a product
-sheet, a travel policy, an invoice) and 34 questions (``bench/answers/questions.json``): short
-factual ones, follow-ups whose subject is only in the conversation ("And how much does it
-weigh?"), and questions the documents cannot answer, where "I don't know" is right. A follow-up
+The corpus is five short documents of different kinds (``bench/answers/*.md``: a product
+sheet, a travel policy, an invoice, a tenancy agreement, software release notes) and 34
+questions (``bench/answers/questions.json``, over the first three): short factual ones,
+follow-ups whose subject is only in the conversation ("And how much does it weigh?"), and
+questions the documents cannot answer, where "I don't know" is right. A follow-up
 is asked after its first question and the model's own answer to it; only the follow-up is
 scored. An answer is right when it contains one of the expected strings (as a word), none of the
 question's rejected ones (the other value its sentence gives: "180 euros in most cities and 250
@@ -17,8 +18,9 @@ Each variant is a set of settings (``name=value`` of ``retrieval.*``, ``llm.name
 expected document was the top source, whether an expected answer is in the prompt the model
 reads (the compression kept its sentence; "!" after a miss when not), prompt tokens and time to
 first token (the answer streamed). ``--questions held-out.json`` asks 28 other questions over
-the same documents, written after the rounds that tuned on ``questions.json`` and never tuned
-on.
+the first three documents, written after the rounds that tuned on ``questions.json``;
+``--questions fresh.json`` 27 over the last two, written (with them) before the round that
+first measured it.
 """
 
 from __future__ import annotations

@@ -26,9 +26,10 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from assistant.media.documents import HEADINGS_SEPARATOR, headings_after
-from assistant.retrieval.keywords import stem
+from assistant.retrieval.keywords import stem, stems_in_order
 from assistant.retrieval.keywords import terms as _terms
 from assistant.retrieval.keywords import words as _words
 
@@ -36,6 +37,9 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 # clauses a semicolon joins are statements of their own ("the frame carries a 7-year warranty;
 # the motor and the battery a 2-year one"): a small model reads the one asked about best alone
 _CLAUSE = re.compile(r"(?<=;)\s+")
+_REFERRING = re.compile(
+    r"(it|its|they|their|them|this|these|that|those|he|his|she|her)\b", re.IGNORECASE
+)
 # "The nightly hotel limit is 180 euros in most cities and 250 euros in London": two values of
 # one subject, the second one's words left out. Read apart, each with the subject's words
 # ("... is 250 euros in London"), a question about London keeps the value that answers it, and
@@ -53,6 +57,7 @@ _TABLE_RULE = re.compile(r"^:?-+:?$")
 # how near a sentence's word must be to a question's word no sentence holds to stand in for it
 # (all-MiniLM-L6-v2 cosine of the lone words: price / cost 0.74, euros / cost 0.48)
 STAND_IN_SIMILARITY = 0.6
+PAIR_WINDOW = 3  # words between a question's word pair in a sentence that still says it
 Similarity = Callable[[str, Sequence[str]], Sequence[float]]
 
 
@@ -121,11 +126,26 @@ def _units(text: str, title: str = "") -> list[_Unit]:
             units.extend(
                 _Unit(statement, False, about, own_line=own)
                 for sentence in _SENTENCE.split(line)
-                for part in _CLAUSE.split(sentence)
-                if part.strip()
-                for statement in _statements(part.strip())
+                for part in _clauses(sentence)
+                for statement in _statements(part)
             )
     return units
+
+
+def _clauses(sentence: str) -> list[str]:
+    """A sentence's clauses, read apart, but for one that names its subject only by a pronoun
+    ("a new setting, max_concurrent_jobs, limits how many jobs run; its default is 8"): alone
+    it says nothing of what was asked, so it stays with the clause before it."""
+    clauses: list[str] = []
+    for part in _CLAUSE.split(sentence):
+        part = part.strip()
+        if not part:
+            continue
+        if clauses and _REFERRING.match(part):
+            clauses[-1] += " " + part
+        else:
+            clauses.append(part)
+    return clauses
 
 
 def _statements(clause: str) -> list[str]:
@@ -173,6 +193,7 @@ def nearest_sentences(
     offered as the answer to a question about mileage). When none shares a word, every chunk
     comes back whole."""
     asked = _terms(question)
+    order = stems_in_order(question)
     named = list(titles) + [""] * (len(chunks) - len(titles))
     split = [[u for u in _units(c, t) if not u.heading] for c, t in zip(chunks, named, strict=True)]
     said_terms = [[_terms(u.text) for u in units] for units in split]
@@ -198,11 +219,30 @@ def nearest_sentences(
         if not any(scores) or max(scores) < relative * top:
             out.append("")
             continue
-        # between equals, the sentence that says the words itself over one only about them
+        # between equals, the sentence that says the words itself over one only about them,
+        # then the one that says them as the question does ("the battery alone weighs" for
+        # "How much does the battery weigh on its own?", not "the bike weighs, battery
+        # included")
         said = [_score(words, weight) for words in mine]
-        best = sorted(range(len(units)), key=lambda i: (-scores[i], -said[i], i))[:keep]
+        paired = [_pairs_kept(order, u.text) for u in units]
+        best = sorted(range(len(units)), key=lambda i: (-scores[i], -paired[i], -said[i], i))
+        best = best[:keep]
         out.append(_render([units[i] for i in sorted(best)]))
     return out
+
+
+def _pairs_kept(asked: Sequence[str], text: str) -> int:
+    """How many of the question's neighbouring word pairs the text says in the same order,
+    ``PAIR_WINDOW`` words apart at most."""
+    said = stems_in_order(text)
+    where: dict[str, list[int]] = {}
+    for i, term in enumerate(said):
+        where.setdefault(term, []).append(i)
+    return sum(
+        any(0 < j - i <= PAIR_WINDOW for i in where.get(a, ()) for j in where.get(b, ()))
+        for a, b in set(pairwise(asked))
+        if a != b
+    )
 
 
 def _stand_ins(

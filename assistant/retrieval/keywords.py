@@ -125,14 +125,23 @@ def stem(word: str) -> str:
     return str(stemmer.stemWord(word))
 
 
-def words(text: str) -> set[str]:
-    """A text's distinct words that carry a subject, lower-cased."""
+def _subject_words(text: str) -> list[str]:
     # a lone letter ("E" of "E-Bike") says nothing on its own; a lone digit ("2") may
-    return {
+    return [
         w
         for w in _WORD.findall(text.lower())
         if w not in STOP_WORDS and (len(w) > 1 or w.isdigit())
-    }
+    ]
+
+
+def words(text: str) -> set[str]:
+    """A text's distinct words that carry a subject, lower-cased."""
+    return set(_subject_words(text))
+
+
+def stems_in_order(text: str) -> list[str]:
+    """The stems of a text's words that carry a subject, in the order it says them."""
+    return [stem(w) for w in _subject_words(text)]
 
 
 def terms(text: str) -> frozenset[str]:
@@ -141,17 +150,24 @@ def terms(text: str) -> frozenset[str]:
     return frozenset(map(stem, words(text)))
 
 
-def rerank(question: str, pool: Sequence[HitT], k: int) -> list[HitT]:
-    """The ``k`` best of the pool (nearest first) by the fusion of its vector order and its
-    order by the question's words."""
+def _word_scores(question: str, pool: Sequence[_Text]) -> list[float]:
+    """Each chunk's weight of the question's words it holds (a rarer word in the pool weighs
+    more); all 0.0 when none holds one."""
     asked = terms(question)
     held = [terms(hit.text) & asked for hit in pool]
     holding = Counter(t for words in held for t in words)
-    if not holding:
-        return list(pool[:k])
     n = len(pool)
     weight = {t: math.log(1.0 + (n - c + 0.5) / (c + 0.5)) for t, c in holding.items()}
-    scores = [math.fsum(weight[t] for t in words) for words in held]
+    return [math.fsum(weight[t] for t in words) for words in held]
+
+
+def rerank(question: str, pool: Sequence[HitT], k: int) -> list[HitT]:
+    """The ``k`` best of the pool (nearest first) by the fusion of its vector order and its
+    order by the question's words."""
+    scores = _word_scores(question, pool)
+    if not any(scores):
+        return list(pool[:k])
+    n = len(pool)
     # only chunks that hold what the best one holds, or half its weight: a word nearly every
     # chunk of the pool holds would otherwise rank them all in their vector order once more,
     # and the fusion would hand the nearest a second vote the words did not give it
@@ -160,6 +176,14 @@ def rerank(question: str, pool: Sequence[HitT], k: int) -> list[HitT]:
     by_words = sorted((i for i in range(n) if scores[i] >= enough), key=lambda i: (-scores[i], i))
     order = fuse([list(range(n)), by_words])
     return [pool[i] for i in order[:k]]
+
+
+def best_by_words(question: str, pool: Sequence[HitT]) -> list[HitT]:
+    """The chunks of the pool that hold the most of the question's words, by weight (none
+    when no chunk holds one)."""
+    scores = _word_scores(question, pool)
+    top = max(scores, default=0.0)
+    return [hit for hit, score in zip(pool, scores, strict=True) if top and score == top]
 
 
 def fuse(rankings: Sequence[Sequence[IdT]], k: int = RRF_K) -> list[IdT]:

@@ -18,7 +18,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from assistant.config import RetrievalSettings, StorageSettings
 from assistant.embeddings import TextEmbedder, get_embedder
 from assistant.errors import ServiceUnavailable
-from assistant.retrieval.keywords import MAX_QUERY_TERMS, rerank, terms
+from assistant.retrieval.keywords import MAX_QUERY_TERMS, best_by_words, rerank, terms
 
 _SAFE = re.compile(r"[^a-zA-Z0-9_-]")
 # a Chroma server answering a read of a collection whose HNSW segment is still being written
@@ -221,8 +221,18 @@ class VectorStore:
         if not self.settings.hybrid:
             return near(self.search_vector(tenant, vector, k, where))
         pool = self.search_vector(tenant, vector, max(k, self.settings.keyword_pool), where)
-        holders = self._holding_rare_words(tenant, query, vector, pool, where)
-        return rerank(query, near(pool + holders), k)
+        candidates = pool + self._holding_rare_words(tenant, query, vector, pool, where)
+        kept = near(candidates)
+        if max_distance is not None and self.settings.keyword_reach:
+            # the chunk that holds most of the question's words may lie a little beyond the
+            # cut ("Which parking space comes with Flat 4B?" at 0.77 from the one sentence
+            # that says it, the chunk being about the whole flat)
+            reach = max_distance + self.settings.keyword_reach
+            kept += [
+                h for h in best_by_words(query, candidates) if max_distance < h.distance <= reach
+            ]
+            kept.sort(key=lambda h: (h.distance, h.id))
+        return rerank(query, kept, k)
 
     def _holding_rare_words(
         self,

@@ -370,3 +370,29 @@ def test_how_a_person_asks_is_no_subject_of_the_question() -> None:
     # subject: they would tie "due" and put the first sentence first
     polite = nearest_sentences("Can you tell me what is due, please?", [invoice], 1)
     assert polite == ["The total due is 9,168 euros."]
+
+
+def test_a_clause_that_names_its_subject_by_a_pronoun_stays_with_the_clause_before_it() -> None:
+    notes = (
+        "- A new setting, `max_concurrent_jobs`, limits how many jobs run at once; its default "
+        "is 8.\n- The dashboard listens on port 8420 by default."
+    )
+    [cut] = nearest_sentences("What is the default of max_concurrent_jobs?", [notes], 1)
+    assert cut.endswith("its default is 8.")
+    # a clause with a subject of its own is still read apart
+    warranty = "The frame carries a 7-year warranty; the motor carries a 2-year warranty."
+    assert sentences(warranty) == [
+        "The frame carries a 7-year warranty;",
+        "the motor carries a 2-year warranty.",
+    ]
+
+
+def test_between_equals_the_sentence_saying_the_question_words_in_its_order_is_kept() -> None:
+    weights = (
+        "The complete bike weighs 21.4 kilograms, battery included; the battery alone weighs "
+        "2.9 kilograms."
+    )
+    [cut] = nearest_sentences("How much does the battery weigh on its own?", [weights], 1)
+    assert cut == "the battery alone weighs 2.9 kilograms."
+    [cut] = nearest_sentences("How much does the bike weigh with its battery?", [weights], 1)
+    assert cut == "The complete bike weighs 21.4 kilograms, battery included;"

@@ -102,8 +102,9 @@ def test_documents_ingested_before_the_keyword_index_are_indexed_by_reindex(
 def test_a_chunk_beyond_max_distance_does_not_take_a_nearer_chunks_place(tmp_path: Path) -> None:
     """The invoice that says 4011 wins the fused ranking, but with ``max_distance`` set between
     its distance and the nearest invoice's it is left out before the ``k`` are chosen: the
-    nearer invoice comes back in its place (not nothing, as filtering after choosing gave)."""
-    with _invoices(tmp_path) as (c, ids):
+    nearer invoice comes back in its place (not nothing, as filtering after choosing gave).
+    (No ``keyword_reach``: that would keep it, being the chunk that holds most of the question.)"""
+    with _invoices(tmp_path, keyword_reach=0.0) as (c, ids):
         store = c.app.state.services.store  # type: ignore[attr-defined]
         vector = store.embedder.embed([QUERY])[0]
         by_vector = store.search_vector("default", vector, len(ids))
@@ -114,6 +115,26 @@ def test_a_chunk_beyond_max_distance_does_not_take_a_nearer_chunks_place(tmp_pat
         between = (nearest.distance + asked.distance) / 2
         hits = store.search("default", QUERY, 1, max_distance=between)
         assert [h.id for h in hits] == [nearest.id]
+
+
+def test_the_chunk_holding_most_of_the_question_is_kept_a_little_beyond_max_distance(
+    tmp_path: Path,
+) -> None:
+    """Up to ``keyword_reach`` beyond ``max_distance``, the invoice that says 4011 (the chunk
+    holding the most of the question's words) is kept; its look-alikes there are not, and
+    farther than the reach it is not either."""
+    with _invoices(tmp_path, keyword_reach=0.05) as (c, ids):
+        store = c.app.state.services.store  # type: ignore[attr-defined]
+        vector = store.embedder.embed([QUERY])[0]
+        by_vector = store.search_vector("default", vector, len(ids))
+        [asked] = [h for h in by_vector if h.metadata["document_id"] == ids["supplier-11.md"]]
+        cut = asked.distance - 0.03
+        hits = store.search("default", QUERY, len(ids), max_distance=cut)
+        assert asked.id in [h.id for h in hits]
+        beyond = [h.id for h in by_vector if cut < h.distance and h.id != asked.id]
+        assert beyond and not set(beyond) & {h.id for h in hits}
+        farther = store.search("default", QUERY, len(ids), max_distance=asked.distance - 0.06)
+        assert asked.id not in [h.id for h in farther]
 
 
 def test_a_chunk_the_keyword_index_brings_still_passes_the_searchs_filters(tmp_path: Path) -> None:
