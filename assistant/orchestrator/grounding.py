@@ -22,8 +22,11 @@ from collections.abc import Iterable
 
 from assistant.retrieval.keywords import terms
 
-# 9,168 / 0.30 / 21.4 / 2025 / 6061; a decimal comma too (9.168 in German)
-_NUMBER = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)*")
+# 9,168 / 0.30 / 21.4 / 2025 / 6061; a decimal comma too (9.168 in German). Digits with one
+# capital after them name something ("Flat 4B", "12A", "4K"): no count ("the flat has 4
+# bedrooms" is not in "Flat 4B")
+_NUMBER = re.compile(r"(?<![\w.,])(?>\d+(?:[.,]\d+)*)(?![A-Z]\b)")
+_NUMBERED_NAME = re.compile(r"(?<![\w.,])\d+[A-Z]\b")
 # a word: letters first, then letters, digits, apostrophes, hyphens (E-Bike, O'Neill)
 _WORD = re.compile(r"[^\W\d_][\w'\u2019-]*")
 _TAG = re.compile(r"<[^<>]{1,200}>")  # the prompt's own markup (<source id="1" ...>)
@@ -131,6 +134,10 @@ def unsupported(answer: str, given: Iterable[str]) -> list[str]:
     for match in _NUMBER.finditer(answer):
         value = match.group()
         if normalise_number(value) not in numbers and value not in missing:
+            missing.append(value)
+    numbered = set(_NUMBERED_NAME.findall(evidence))
+    for value in _NUMBERED_NAME.findall(answer):
+        if value not in numbered and value not in missing:
             missing.append(value)
     for name in _names(answer):
         if any(_key(w) not in words for w in _WORD.findall(name)) and name not in missing:

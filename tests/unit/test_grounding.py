@@ -42,6 +42,13 @@ def test_a_computed_or_invented_number_is_reported_beside_a_right_one() -> None:
     assert unsupported("The battery holds 2.5 kWh.", [SHEET]) == ["2.5"]
 
 
+def test_the_digits_of_a_flat_or_unit_name_are_no_count() -> None:
+    lease = "Flat 4B has two bedrooms and parking space 17."
+    assert unsupported("Flat 4B has 4 bedrooms.", [lease]) == ["4"]
+    assert unsupported("Flat 4B has 2 bedrooms and space 17 [1].", [lease]) == []
+    assert unsupported("It is Flat 12A.", [lease]) == ["12A"]
+
+
 def test_citation_marks_list_numbers_and_the_prompts_markup_are_not_claims() -> None:
     answer = "1. The Harbor E-Bike 2 costs 2,390 euros [1].\n2. It is made in Portugal [1, 2]."
     assert unsupported(answer, [SHEET]) == []
