@@ -57,6 +57,14 @@ _TABLE_RULE = re.compile(r"^:?-+:?$")
 # how near a sentence's word must be to a question's word no sentence holds to stand in for it
 # (all-MiniLM-L6-v2 cosine of the lone words: price / cost 0.74, euros / cost 0.48)
 STAND_IN_SIMILARITY = 0.6
+_COUNTS = {
+    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
+}  # fmt: skip
+# a count: the word, then the (lower-case) word it counts
+_COUNT_WORD = re.compile(rf"\b((?i:{'|'.join(_COUNTS)}))\s+([a-z][\w'-]*)")
+_NOT_A_COUNT = frozenset({"of", "another", "or", "and", "who", "that", "which", "is", "was"})
+_ONE_AFTER = re.compile(r"\b(no|any|every|some|each|the|this|that|which|a)\s+$", re.IGNORECASE)
 PAIR_WINDOW = 3  # words between a question's word pair in a sentence that still says it
 Similarity = Callable[[str, Sequence[str]], Sequence[float]]
 
@@ -163,7 +171,24 @@ def _render(units: Sequence[_Unit]) -> str:
         if i:
             out += "\n" if unit.own_line or units[i - 1].own_line else " "
         out += unit.text
-    return out
+    return in_digits(out)
+
+
+def in_digits(text: str) -> str:
+    """Counts written as words, in digits ("two bedrooms" as "2 bedrooms"): the small model
+    copies digits, and a word count lost to a digit nearby ("How many bedrooms does Flat 4B
+    have?" was answered 4). Not "one" as a pronoun ("no one else", "one of them")."""
+
+    def digits(match: re.Match[str]) -> str:
+        word = match.group(1)
+        if word.lower() == "one" and (
+            match.group(2).lower() in _NOT_A_COUNT
+            or _ONE_AFTER.search(text[max(0, match.start() - 8) : match.start()])
+        ):
+            return match.group()
+        return _COUNTS[word.lower()] + match.group()[len(word) :]
+
+    return _COUNT_WORD.sub(digits, text)
 
 
 def sentences(text: str) -> list[str]:

@@ -396,3 +396,18 @@ def test_between_equals_the_sentence_saying_the_question_words_in_its_order_is_k
     assert cut == "the battery alone weighs 2.9 kilograms."
     [cut] = nearest_sentences("How much does the bike weigh with its battery?", [weights], 1)
     assert cut == "The complete bike weighs 21.4 kilograms, battery included;"
+
+
+def test_counts_in_words_reach_the_model_in_digits_and_one_as_a_pronoun_stays() -> None:
+    flat = (
+        "The flat has two bedrooms, one bathroom and a kitchen. No one else may live there. "
+        "One of the rooms faces the garden. It is let by Two Rivers Lettings."
+    )
+    [cut] = nearest_sentences("How many bedrooms does Flat 4B have?", [flat], 1)
+    assert cut == "The flat has 2 bedrooms, 1 bathroom and a kitchen."
+    [cut] = nearest_sentences("Who may live there else?", [flat], 1)
+    assert cut == "No one else may live there."
+    [cut] = nearest_sentences("Which of the rooms faces the garden?", [flat], 1)
+    assert cut == "One of the rooms faces the garden."
+    [cut] = nearest_sentences("Who lets it, which lettings agent?", [flat], 1)
+    assert cut == "It is let by Two Rivers Lettings."  # a name, not a count
