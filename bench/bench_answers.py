@@ -20,7 +20,8 @@ reads (the compression kept its sentence; "!" after a miss when not), prompt tok
 first token (the answer streamed). ``--questions held-out.json`` asks 28 other questions over
 the first three documents, written after the rounds that tuned on ``questions.json``;
 ``--questions fresh.json`` 27 over the last two, written (with them) before the round that
-first measured it.
+first measured it; ``--questions fresh-2.json`` 26 over all five, written after that round's
+changes.
 """
 
 from __future__ import annotations
