@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event, insert
 from sqlalchemy.sql.dml import Delete
 
-from assistant.retrieval.keywords import fuse, rerank, terms
+from assistant.retrieval.keywords import best_by_words, fuse, rerank, terms
 from assistant.retrieval.store import Hit
 from assistant.store import Database
 from assistant.store.models import ChunkTerm
@@ -34,6 +34,18 @@ def test_a_chunk_holding_the_asked_identifier_comes_first() -> None:
     [first, *_] = rerank("Who issued invoice 4009?", pool, 4)
     assert first.text.startswith("Invoice 4009")
     assert [h.id for h in rerank("Who issued invoice 4009?", pool, 4)][1:] == ["c0", "c1", "c2"]
+
+
+def test_the_chunks_holding_the_most_question_words_by_weight_are_the_best_by_words() -> None:
+    pool = _pool(*INVOICES, "Invoice 4009 was paid late.", "Invoice 4009 again.")
+    best = best_by_words("Who issued invoice 4009?", pool)
+    # every chunk says "invoice" and none "issued": the three that say 4009 tie at the top
+    assert {h.text for h in best} == {
+        INVOICES[9],
+        "Invoice 4009 was paid late.",
+        "Invoice 4009 again.",
+    }
+    assert best_by_words("Tell me a joke", pool) == []
 
 
 def test_rare_words_outweigh_common_ones() -> None:
