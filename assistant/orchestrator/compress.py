@@ -17,6 +17,8 @@ quantity: 4; unit price: 640 euros."): a small model does not line up a row with
 A question's word that no sentence holds, by its own words or by what it is about, is matched
 to the sentences' words nearest it in meaning, when an embedder is given ("price" stands in for
 "cost": "What does the Harbor E-Bike 2 cost?" had kept the one sentence that names the bike).
+Between sentences of equal score, the one saying the question's words in its order wins; the
+kept sentences give their counts in digits ("2 bedrooms"), which the small model copies.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 # clauses a semicolon joins are statements of their own ("the frame carries a 7-year warranty;
 # the motor and the battery a 2-year one"): a small model reads the one asked about best alone
 _CLAUSE = re.compile(r"(?<=;)\s+")
+# a clause opening with a pronoun names its subject in the clause before it
 _REFERRING = re.compile(
     r"(it|its|they|their|them|this|these|that|those|he|his|she|her)\b", re.IGNORECASE
 )

@@ -212,7 +212,8 @@ class VectorStore:
         """The ``k`` best chunks for the query: its ``keyword_pool`` nearest by vector ranked
         again by its words, the two rankings fused (``retrieval.hybrid``; see keywords.py).
         Chunks farther than ``max_distance`` are left out before the ``k`` are chosen, so one
-        cannot take the place of a nearer chunk and then be dropped."""
+        cannot take the place of a nearer chunk and then be dropped; but the chunks holding the
+        most of the query's words are kept up to ``keyword_reach`` farther."""
         vector = self.embedder.embed([query])[0]
 
         def near(hits: list[Hit]) -> list[Hit]:
@@ -224,14 +225,15 @@ class VectorStore:
         candidates = pool + self._holding_rare_words(tenant, query, vector, pool, where)
         kept = near(candidates)
         if max_distance is not None and self.settings.keyword_reach:
-            # the chunk that holds most of the question's words may lie a little beyond the
-            # cut ("Which parking space comes with Flat 4B?" at 0.77 from the one sentence
-            # that says it, the chunk being about the whole flat)
+            # the chunk holding most of the question's words may lie a little beyond the cut:
+            # the tenancy's chunk saying "One parking space, number 17" is 0.77 from "Which
+            # parking space comes with Flat 4B?", the rest of it being about the flat's rooms
             reach = max_distance + self.settings.keyword_reach
-            kept += [
+            beyond = [
                 h for h in best_by_words(query, candidates) if max_distance < h.distance <= reach
             ]
-            kept.sort(key=lambda h: (h.distance, h.id))
+            if beyond:
+                kept = sorted(kept + beyond, key=lambda h: (h.distance, h.id))
         return rerank(query, kept, k)
 
     def _holding_rare_words(
