@@ -10,8 +10,9 @@ questions the documents cannot answer, where "I don't know" is right. A follow-u
 is asked after its first question and the model's own answer to it; only the follow-up is
 scored. An answer is right when it contains one of the expected strings (as a word), none of the
 question's rejected ones (the other value its sentence gives: "180 euros in most cities and 250
-euros in London" answered "London is 180 euros and Paris 250" names both) and does not say it
-does not know; an unanswerable question is right when the answer says so.
+euros in London" answered "London is 180 euros and Paris 250" names both), does not say it
+does not know and, unless the question is a yes-or-no one, does not deny what it names ("Orbit
+3.2 does not require Python 3.11"); an unanswerable question is right when the answer says so.
 
 Each variant is a set of settings (``name=value`` of ``retrieval.*``, ``llm.name=value``, or
 ``default``), run over the same questions in the same run: accuracy per group, whether the
@@ -54,6 +55,15 @@ DONT_KNOW = re.compile(
 )
 
 
+# an answer that denies what it names ("Orbit 3.2 does not require Python 3.11") answers no
+# question but a yes-or-no one
+NEGATED = re.compile(
+    r"\b(does not|doesn'?t|do not|don'?t|is not|isn'?t|are not|aren'?t|cannot|can'?t)\b",
+    re.IGNORECASE,
+)
+YES_OR_NO = {"yes", "no", "not"}
+
+
 def says_dont_know(text: str) -> bool:
     return bool(DONT_KNOW.search(text))
 
@@ -66,6 +76,8 @@ def right(text: str, expect: list[str] | None, reject: list[str] | None = None) 
     if expect is None:
         return says_dont_know(text)
     if says_dont_know(text) or any(_holds(text, r) for r in reject or []):
+        return False
+    if not {e.lower() for e in expect} & YES_OR_NO and NEGATED.search(text):
         return False
     return any(_holds(text, e) for e in expect)
 
