@@ -220,11 +220,13 @@ def nearest_sentences(
     sources that name what was asked they only mislead a small model (the invoice's total
     offered as the answer to a question about mileage). When none shares a word, every chunk
     comes back whole."""
-    asked = _terms(question)
     order = stems_in_order(question)
+    asked = frozenset(order)
     named = list(titles) + [""] * (len(chunks) - len(titles))
     split = [[u for u in _units(c, t) if not u.heading] for c, t in zip(chunks, named, strict=True)]
-    said_terms = [[_terms(u.text) for u in units] for units in split]
+    # each sentence's stems read once, in order (the pairs' tie-break) and as a set
+    said_order = [[stems_in_order(u.text) for u in units] for units in split]
+    said_terms = [[frozenset(said) for said in per_chunk] for per_chunk in said_order]
     stand_ins = _stand_ins(question, asked, split, said_terms, similarity)
     # the question's terms each sentence has, its own (or a stand-in's) or from what it is about
     own = [
@@ -243,7 +245,7 @@ def nearest_sentences(
     scored = [[_score(shared, weight) for shared in per_chunk] for per_chunk in found]
     top = max(max(scores, default=0.0) for scores in scored)
     out = []
-    for units, scores, mine in zip(split, scored, own, strict=True):
+    for units, scores, mine, in_order in zip(split, scored, own, said_order, strict=True):
         if not any(scores) or max(scores) < relative * top:
             out.append("")
             continue
@@ -252,17 +254,16 @@ def nearest_sentences(
         # "How much does the battery weigh on its own?", not "the bike weighs, battery
         # included")
         said = [_score(words, weight) for words in mine]
-        paired = [_pairs_kept(order, u.text) for u in units]
+        paired = [_pairs_kept(order, said) for said in in_order]
         best = sorted(range(len(units)), key=lambda i: (-scores[i], -paired[i], -said[i], i))
         best = best[:keep]
         out.append(_render([units[i] for i in sorted(best)]))
     return out
 
 
-def _pairs_kept(asked: Sequence[str], text: str) -> int:
-    """How many of the question's neighbouring word pairs the text says in the same order,
-    ``PAIR_WINDOW`` words apart at most."""
-    said = stems_in_order(text)
+def _pairs_kept(asked: Sequence[str], said: Sequence[str]) -> int:
+    """How many of the question's neighbouring word pairs (stems in order) a sentence's stems
+    ``said`` hold in the same order, ``PAIR_WINDOW`` words apart at most."""
     where: dict[str, list[int]] = {}
     for i, term in enumerate(said):
         where.setdefault(term, []).append(i)
