@@ -10,8 +10,9 @@ order. Words are compared by their Snowball stems ("desks" and "desk", "charging
 A sentence is read with what it is about: the words of the headings above it and of its
 document's title count as its own ("The removable battery stores 540 watt-hours", under
 "Harbor E-Bike 2" and "Motor and battery"), so the document's one sentence that names the
-product does not win every question about it. Headings themselves are labels, not answers, and
-a Markdown table's rows are read as sentences that name their columns ("item: standing desk;
+product does not win every question about it. Headings themselves are labels, not answers,
+unless one holds more of the question than any sentence (a title that alone says "27 Harcourt
+Road", for "Which street is Flat 4B on?"), and a Markdown table's rows are read as sentences that name their columns ("item: standing desk;
 quantity: 4; unit price: 640 euros."): a small model does not line up a row with its header.
 
 A question's word that no sentence holds, by its own words or by what it is about, is matched
@@ -173,7 +174,7 @@ def _render(units: Sequence[_Unit]) -> str:
     for i, unit in enumerate(units):
         if i:
             out += "\n" if unit.own_line or units[i - 1].own_line else " "
-        out += unit.text
+        out += unit.text.lstrip("#").strip() if unit.heading else unit.text
     return in_digits(out)
 
 
@@ -223,7 +224,7 @@ def nearest_sentences(
     order = stems_in_order(question)
     asked = frozenset(order)
     named = list(titles) + [""] * (len(chunks) - len(titles))
-    split = [[u for u in _units(c, t) if not u.heading] for c, t in zip(chunks, named, strict=True)]
+    split = [_units(c, t) for c, t in zip(chunks, named, strict=True)]
     # each sentence's stems read once, in order (the pairs' tie-break) and as a set
     said_order = [[stems_in_order(u.text) for u in units] for units in split]
     said_terms = [[frozenset(said) for said in per_chunk] for per_chunk in said_order]
@@ -237,11 +238,19 @@ def nearest_sentences(
         [mine | (u.about & asked) for u, mine in zip(units, per_chunk, strict=True)]
         for units, per_chunk in zip(split, own, strict=True)
     ]
-    pool = sum(len(per_chunk) for per_chunk in found)
-    seen_in = Counter(t for per_chunk in found for shared in per_chunk for t in shared)
+    # the words' weights are the sentences' (a heading repeats what its sentences are about)
+    sentence_found = [
+        shared
+        for units, per_chunk in zip(split, found, strict=True)
+        for u, shared in zip(units, per_chunk, strict=True)
+        if not u.heading
+    ]
+    pool = len(sentence_found)
+    seen_in = Counter(t for shared in sentence_found for t in shared)
     if not seen_in:
         return list(chunks)
-    weight = {t: math.log(1 + pool / n) for t, n in seen_in.items()}
+    anywhere = Counter(t for per_chunk in found for shared in per_chunk for t in shared)
+    weight = {t: math.log(1 + pool / (seen_in[t] or n)) for t, n in anywhere.items()}
     scored = [[_score(shared, weight) for shared in per_chunk] for per_chunk in found]
     top = max(max(scores, default=0.0) for scores in scored)
     out = []
@@ -255,7 +264,12 @@ def nearest_sentences(
         # included")
         said = [_score(words, weight) for words in mine]
         paired = [_pairs_kept(order, said) for said in in_order]
-        best = sorted(range(len(units)), key=lambda i: (-scores[i], -paired[i], -said[i], i))
+        # a heading only when it holds more of the question than any sentence ("Which street
+        # is Flat 4B on?": only the title says "Road")
+        best = sorted(
+            range(len(units)),
+            key=lambda i: (-scores[i], units[i].heading, -paired[i], -said[i], i),
+        )
         best = best[:keep]
         out.append(_render([units[i] for i in sorted(best)]))
     return out

@@ -364,6 +364,24 @@ def test_stand_ins_are_looked_for_only_when_a_question_word_is_held_nowhere() ->
     assert near.asked == []
 
 
+LEASE = """# Tenancy agreement — Flat 4B, 27 Harcourt Road, Bristol
+
+The tenancy starts on 1 February 2027. The flat has two bedrooms.
+"""
+
+
+def test_a_title_holding_more_of_the_question_than_any_sentence_is_kept_without_its_markup() -> (
+    None
+):
+    near = _Nearness({("street", "road"): 0.81})
+    # every sentence is about the title's words, but only the title says "Road" itself
+    [cut] = nearest_sentences("Which street is Flat 4B on?", [LEASE], 1, similarity=near)
+    assert cut == "Tenancy agreement — Flat 4B, 27 Harcourt Road, Bristol"
+    # where a sentence holds as much, the sentence: the title is only what it is about
+    [cut] = nearest_sentences("When does the tenancy of Flat 4B start?", [LEASE], 1)
+    assert cut == "The tenancy starts on 1 February 2027."
+
+
 def test_how_a_person_asks_is_no_subject_of_the_question() -> None:
     invoice = "Please quote the invoice number 7731. The total due is 9,168 euros."
     # "please" and "tell" are no words of the sentence that answers, nor of the other one's
