@@ -12,8 +12,9 @@ document's title count as its own ("The removable battery stores 540 watt-hours"
 "Harbor E-Bike 2" and "Motor and battery"), so the document's one sentence that names the
 product does not win every question about it. Headings themselves are labels, not answers,
 unless one holds more of the question than any sentence (a title that alone says "27 Harcourt
-Road", for "Which street is Flat 4B on?"), and a Markdown table's rows are read as sentences that name their columns ("item: standing desk;
-quantity: 4; unit price: 640 euros."): a small model does not line up a row with its header.
+Road", for "Which street is Flat 4B on?"). A Markdown table's rows are read as sentences that
+name their columns ("item: standing desk; quantity: 4; unit price: 640 euros."): a small model
+does not line up a row with its header.
 
 A question's word that no sentence holds, by its own words or by what it is about, is matched
 to the sentences' words nearest it in meaning, when an embedder is given ("price" stands in for
