@@ -175,8 +175,16 @@ def _render(units: Sequence[_Unit]) -> str:
     for i, unit in enumerate(units):
         if i:
             out += "\n" if unit.own_line or units[i - 1].own_line else " "
-        out += unit.text.lstrip("#").strip() if unit.heading else unit.text
+        out += _shown(unit)
     return in_digits(out)
+
+
+def _shown(unit: _Unit) -> str:
+    """A unit as the model reads it: a heading by its title alone, as the chunker reads it
+    ("## Price and warranty ##" is "Price and warranty")."""
+    if not unit.heading:
+        return unit.text
+    return next(iter(headings_after(unit.text, {}).values()), unit.text)
 
 
 def in_digits(text: str) -> str:

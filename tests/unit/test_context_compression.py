@@ -377,6 +377,10 @@ def test_a_title_holding_more_of_the_question_than_any_sentence_is_kept_without_
     # every sentence is about the title's words, but only the title says "Road" itself
     [cut] = nearest_sentences("Which street is Flat 4B on?", [LEASE], 1, similarity=near)
     assert cut == "Tenancy agreement — Flat 4B, 27 Harcourt Road, Bristol"
+    # a closing run of hashes is markup too, as the chunker reads the heading
+    closed = LEASE.replace("Bristol\n", "Bristol ##\n", 1)
+    [cut] = nearest_sentences("Which street is Flat 4B on?", [closed], 1, similarity=near)
+    assert cut == "Tenancy agreement — Flat 4B, 27 Harcourt Road, Bristol"
     # where a sentence holds as much, the sentence: the title is only what it is about
     [cut] = nearest_sentences("When does the tenancy of Flat 4B start?", [LEASE], 1)
     assert cut == "The tenancy starts on 1 February 2027."
